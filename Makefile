@@ -1,0 +1,37 @@
+# drover.fleet: run `make demo` for the end-to-end job on a local lab, `make test` for every test.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup test unit conformance integration lint sanity build demo lab-up lab-down clean
+
+setup:
+	@bash scripts/setup.sh
+
+test: setup
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
+
+unit: setup
+	$(PY) -m pytest -p no:cacheprovider tests/unit tests/conformance
+
+lint: setup
+	$(VENV)/bin/ansible-lint --profile production
+
+sanity: setup
+	bash scripts/sanity.sh
+
+build: setup
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/
+
+demo: setup
+	$(PY) examples/demo.py
+
+lab-up: setup
+	$(VENV)/bin/drover lab up --hosts 5
+
+lab-down: setup
+	$(VENV)/bin/drover lab down
+
+clean:
+	rm -rf build .pytest_cache .hypothesis tests/output

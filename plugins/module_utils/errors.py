@@ -1,0 +1,120 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Errors the engine raises: each names where in the input it comes from, what was found and what is allowed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value came from: file, 1-based line and column, and the dotted path inside the artifact."""
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    path: str = ""
+
+    def child(self, key: str | int, line: int | None = None, column: int | None = None) -> "Origin":
+        """The origin of a nested value; keys become `.key`, list indexes and route names `[key]`."""
+        if isinstance(key, int) or (isinstance(key, str) and key.startswith("[")):
+            suffix = key if isinstance(key, str) else f"[{key}]"
+            path = f"{self.path}{suffix}"
+        else:
+            path = f"{self.path}.{key}" if self.path else key
+        return Origin(self.file, line if line is not None else self.line, column if column is not None else self.column, path)
+
+    def location(self) -> str:
+        where = self.file or "<input>"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return where
+
+
+@dataclass(frozen=True)
+class DslIssue:
+    """One problem in the input. `code` is a stable identifier (VAMP's error class name where one exists)."""
+
+    origin: Origin
+    message: str
+    code: str = "InvalidValue"
+    found: str | None = None
+    allowed: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.origin.location()}: {self.origin.path or '<root>'}: {self.message}"
+        details = []
+        if self.found is not None:
+            details.append(f"found {self.found}")
+        if self.allowed is not None:
+            details.append(f"allowed: {self.allowed}")
+        if details:
+            text += f" ({'; '.join(details)})"
+        return text
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.origin.file,
+            "line": self.origin.line,
+            "column": self.origin.column,
+            "path": self.origin.path,
+            "code": self.code,
+            "message": self.message,
+            "found": self.found,
+            "allowed": self.allowed,
+        }
+
+
+class DroverError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class DslError(DroverError):
+    """Bad input. Carries every issue found, not only the first."""
+
+    def __init__(self, issues: list[DslIssue]):
+        self.issues = list(issues)
+        super().__init__(self.summary())
+
+    def summary(self) -> str:
+        count = len(self.issues)
+        lines = [f"{count} error{'s' if count != 1 else ''} in the input:"]
+        lines.extend(f"  {issue}" for issue in self.issues)
+        return "\n".join(lines)
+
+    @property
+    def codes(self) -> list[str]:
+        return [issue.code for issue in self.issues]
+
+
+@dataclass
+class IssueCollector:
+    """Gathers issues while a whole input is read, so that all of them are reported at once."""
+
+    issues: list[DslIssue] = field(default_factory=list)
+    warnings: list[DslIssue] = field(default_factory=list)
+
+    def error(self, origin: Origin, message: str, code: str = "InvalidValue", found=None, allowed: str | None = None) -> None:
+        self.issues.append(DslIssue(origin, message, code, _show(found), allowed))
+
+    def warn(self, origin: Origin, message: str, code: str = "Ignored") -> None:
+        self.warnings.append(DslIssue(origin, message, code))
+
+    def extend(self, error: DslError) -> None:
+        self.issues.extend(error.issues)
+
+    def raise_if_any(self) -> None:
+        if self.issues:
+            raise DslError(self.issues)
+
+
+def _show(value) -> str | None:
+    """A short, printable form of a found value: repr keeps quotes, newlines and control characters visible."""
+    if value is None:
+        return None
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."

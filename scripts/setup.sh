@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything drover.fleet needs on a Debian/Ubuntu machine, as root. Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SYSTEM_PACKAGES=(haproxy wrk socat podman runc busybox-static openssh-server openssh-client iproute2 iptables curl)
+
+missing=()
+for pkg in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # apt's policy script keeps services from starting; drover starts HAProxy and sshd itself.
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+# pyenv shims hide the real interpreter; a venv built from the real one has stable absolute paths.
+PYTHON=$("$PYTHON" -c 'import sys; print(sys.executable)')
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv with $PYTHON"
+    "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.requirements.sha
+want=$(cat requirements.txt requirements-test.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setup: installing Python packages into .venv"
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -r requirements.txt -r requirements-test.txt
+    .venv/bin/pip install -q --no-deps -e .
+    echo "$want" > "$stamp"
+fi
+
+# The checkout is the collection: expose it as ansible_collections/drover/fleet for Ansible and for Python.
+mkdir -p build/ansible_collections/drover
+ln -sfn "$PWD" build/ansible_collections/drover/fleet
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$PWD/build" > "$site/drover-collection.pth"
+echo "setup: ready (.venv/bin/drover, .venv/bin/ansible-playbook)"
