@@ -227,3 +227,16 @@ class ArtifactSet:
     conditions: dict[str, Condition] = field(default_factory=dict)
     routes: dict[str, Route] = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+
+
+@dataclass
+class Instance:
+    """A running instance of a service, as found on the hosts (container labels). `slot` is its stable 1-based
+    position among the service backend's pre-declared HAProxy server slots."""
+
+    slot: int
+    address: str
+    port: int
+    name: str | None = None
+    host: str | None = None
+    version: str | None = None
