@@ -29,6 +29,13 @@ class Reference:
 
 
 @dataclass
+class SlaReference(Reference):
+    """A reference to a named SLA; VAMP lets it carry its own escalations (`sla: {ref: x, escalations: [...]}`)."""
+
+    escalations: list = field(default_factory=list)
+
+
+@dataclass
 class Port:
     """A port: `web: 8080/http`. A value without a protocol is http."""
 
@@ -36,6 +43,8 @@ class Port:
     number: int | None
     protocol: str = HTTP
     origin: Origin = field(default_factory=Origin)
+    # the value as written ("8080" or "8080/tcp"); VAMP's facts tell the two apart
+    written: str | None = None
 
     @property
     def value(self) -> str:
@@ -67,6 +76,8 @@ class Breed:
     dependencies: dict[str, "Breed | Reference"] = field(default_factory=dict)
     health_checks: list[HealthCheck] = field(default_factory=list)
     origin: Origin = field(default_factory=Origin)
+    # `timeout[TIME_OUT]: 10` defines variable `timeout` that the container sees as TIME_OUT: name -> alias
+    env_aliases: dict[str, str] = field(default_factory=dict)
 
     def port(self, name: str | None) -> Port | None:
         """The named port, or the only port when `name` is None."""
@@ -156,6 +167,14 @@ class Route:
     balance: str | None = None
     name: str | None = None
     origin: Origin = field(default_factory=Origin)
+    # VAMP instance selector (kept and checked, not used for routing)
+    selector: str | None = None
+    # a route given as a reference to a named route (`sava: conservative`); load_* replaces it by that route's values
+    reference: "Reference | None" = None
+    # filled by load_* for cluster targets: the blueprint, cluster and breed port name the route sends traffic to
+    target_blueprint: str | None = None
+    target_cluster: str | None = None
+    target_port: str | None = None
 
     @property
     def path_parts(self) -> list[str]:
@@ -171,6 +190,14 @@ class Route:
 
 
 @dataclass
+class GatewayService:
+    """VAMP's `service: {host, port}` of a gateway: where the gateway itself is reachable."""
+
+    host: str
+    port: Port
+
+
+@dataclass
 class Gateway:
     """A gateway. A standalone or blueprint gateway has a port number; a cluster gateway is keyed by the breed
     port it serves (`port.number` is None) and routes between the cluster's services."""
@@ -181,6 +208,9 @@ class Gateway:
     virtual_hosts: list[str] = field(default_factory=list)
     routes: list[Route] = field(default_factory=list)
     origin: Origin = field(default_factory=Origin)
+    metadata: dict = field(default_factory=dict)
+    selector: str | None = None
+    service: GatewayService | None = None
 
 
 @dataclass
@@ -209,6 +239,7 @@ class Blueprint:
     gateways: list[Gateway] = field(default_factory=list)
     environment_variables: dict[str, str] = field(default_factory=dict)
     origin: Origin = field(default_factory=Origin)
+    metadata: dict = field(default_factory=dict)
 
     def cluster(self, name: str) -> Cluster | None:
         return next((c for c in self.clusters if c.name == name), None)

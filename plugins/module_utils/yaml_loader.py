@@ -1,0 +1,224 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A safe YAML loader that remembers where every mapping key, value and list item was written.
+
+Mappings load as `YamlMap` (a dict) and sequences as `YamlList` (a list); each carries the 1-based line and column
+of its own start and of each of its entries, so the reader can name `file:line:column` for any value without
+wrapping every scalar. Scalars stay plain Python values.
+
+VAMP's YAML library (SnakeYAML) and this loader agree on two quirks that PyYAML's `safe_load` does not handle:
+- a collection used as a mapping key (`[external/1/2]:`) reads as the text Java prints for it, `[external/1/2]`,
+  and `[a, b]` as `"[a, b]"`;
+- every mapping key is read as text (`8080:` gives the key "8080"), as VAMP's reader does with `toString`.
+A repeated key keeps the last value, as in VAMP and PyYAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DslError, DslIssue, Origin
+
+try:
+    import yaml
+    HAS_YAML = True
+    try:
+        from yaml import CSafeLoader as _Loader
+    except ImportError:  # PyYAML built without libyaml: same behaviour, slower
+        from yaml import SafeLoader as _Loader
+except ImportError:
+    HAS_YAML = False
+    _Loader = object
+
+_STR = "tag:yaml.org,2002:str"
+_NULL = "tag:yaml.org,2002:null"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class YamlMap(dict):
+    """A mapping as written. `marks[key]` is (key line, key column, value line, value column), all 1-based."""
+
+    __slots__ = ("line", "column", "marks")
+
+    def __init__(self, line: int = 0, column: int = 0):
+        super().__init__()
+        self.line = line
+        self.column = column
+        self.marks: dict[str, tuple[int, int, int, int]] = {}
+
+    def value_mark(self, key: str) -> tuple[int, int]:
+        """Line and column of the value of `key` (of the mapping itself when the key is absent)."""
+        mark = self.marks.get(key)
+        return (mark[2], mark[3]) if mark else (self.line, self.column)
+
+    def key_mark(self, key: str) -> tuple[int, int]:
+        mark = self.marks.get(key)
+        return (mark[0], mark[1]) if mark else (self.line, self.column)
+
+
+class YamlList(list):
+    """A sequence as written. `marks[i]` is (line, column) of item i, 1-based."""
+
+    __slots__ = ("line", "column", "marks")
+
+    def __init__(self, line: int = 0, column: int = 0):
+        super().__init__()
+        self.line = line
+        self.column = column
+        self.marks: list[tuple[int, int]] = []
+
+    def value_mark(self, index: int) -> tuple[int, int]:
+        if 0 <= index < len(self.marks):
+            return self.marks[index]
+        return (self.line, self.column)
+
+
+@dataclass
+class YamlDocument:
+    """One document of a YAML stream: its value, where it starts, and its 0-based index in the stream."""
+
+    value: object
+    line: int
+    column: int
+    index: int
+
+
+def mark_of(container, key) -> tuple[int | None, int | None]:
+    """Line and column of a value inside a loaded mapping or list; (None, None) for plain Python values."""
+    if isinstance(container, (YamlMap, YamlList)):
+        return container.value_mark(key)
+    return (None, None)
+
+
+def java_text(value) -> str:
+    """The text Java's toString gives a loaded YAML value; VAMP turns keys and many values into text this way."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(java_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{java_text(k)}={java_text(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+class _Builder:
+    """Turns composed YAML nodes into YamlMap / YamlList / scalars in one pass, with no deep copies."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self.done: dict[int, object] = {}  # anchored nodes (aliases) are built once
+        self.building: set[int] = set()
+
+    def build(self, node):
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        key = id(node)
+        if key in self.done:
+            return self.done[key]
+        if key in self.building:
+            raise yaml.constructor.ConstructorError(None, None, "found a recursive alias, which the DSL does not allow", node.start_mark)
+        self.building.add(key)
+        try:
+            value = self.mapping(node) if isinstance(node, yaml.MappingNode) else self.sequence(node)
+        finally:
+            self.building.discard(key)
+        self.done[key] = value
+        return value
+
+    def scalar(self, node):
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        if tag == _NULL:
+            return None
+        loader = self.loader
+        if tag == _INT:
+            return loader.construct_yaml_int(node)
+        if tag == _FLOAT:
+            return loader.construct_yaml_float(node)
+        if tag == _BOOL:
+            return loader.construct_yaml_bool(node)
+        # timestamps, binary and explicit tags: PyYAML's safe constructors decide (and refuse unsafe tags)
+        return loader.construct_object(node, deep=True)
+
+    def sequence(self, node) -> YamlList:
+        mark = node.start_mark
+        result = YamlList(mark.line + 1, mark.column + 1)
+        marks = result.marks
+        for item in node.value:
+            item_mark = item.start_mark
+            marks.append((item_mark.line + 1, item_mark.column + 1))
+            result.append(self.build(item))
+        return result
+
+    def mapping(self, node) -> YamlMap:
+        mark = node.start_mark
+        result = YamlMap(mark.line + 1, mark.column + 1)
+        marks = result.marks
+        merged: list[YamlMap] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                merged.extend(self.merge_sources(value_node))
+                continue
+            key = self.key(key_node)
+            key_mark = key_node.start_mark
+            value_mark = value_node.start_mark
+            result[key] = self.build(value_node)
+            marks[key] = (key_mark.line + 1, key_mark.column + 1, value_mark.line + 1, value_mark.column + 1)
+        # `<<: *anchor` keys have lower priority than the keys written here
+        for source in merged:
+            for key, value in source.items():
+                if key not in result:
+                    result[key] = value
+                    marks[key] = source.marks[key]
+        return result
+
+    def merge_sources(self, node) -> list[YamlMap]:
+        value = self.build(node)
+        sources = value if isinstance(value, list) else [value]
+        if not all(isinstance(source, YamlMap) for source in sources):
+            raise yaml.constructor.ConstructorError(None, None, "'<<' merges only mappings", node.start_mark)
+        return list(sources)
+
+    def key(self, node) -> str:
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR:
+                return node.value
+            return java_text(self.scalar(node))
+        # a flow collection used as a key: SnakeYAML gives VAMP the Java text of the collection
+        return java_text(self.build(node))
+
+
+def load_yaml_documents(text: str, file: str | None = None) -> list[YamlDocument]:
+    """Every document of a YAML stream, with positions. Empty documents are kept with value None.
+
+    Raises DslError (code `YamlSyntaxError`) with the file, line and column of the first syntax error."""
+    if not HAS_YAML:
+        raise DslError([DslIssue(Origin(file), "PyYAML is required to read YAML; install it with `pip install PyYAML`", "MissingLibrary")])
+    loader = _Loader(text)
+    documents: list[YamlDocument] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                break
+            start = node.start_mark
+            documents.append(YamlDocument(_Builder(loader).build(node), start.line + 1, start.column + 1, len(documents)))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise DslError([DslIssue(Origin(file, line, column), f"YAML syntax error: {problem}", "YamlSyntaxError")]) from None
+    except yaml.YAMLError as exc:
+        raise DslError([DslIssue(Origin(file), f"YAML error: {exc}", "YamlSyntaxError")]) from None
+    finally:
+        loader.dispose()
+    return documents
