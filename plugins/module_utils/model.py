@@ -185,7 +185,7 @@ class Route:
         """`[host:port]` as (host, port); None for other targets."""
         if self.target_kind != EXTERNAL_TARGET:
             return None
-        host, _, port = self.path.strip("[]").rpartition(":")
+        host, port = self.path.strip("[]").rsplit(":", 1)
         return host, int(port)
 
 
