@@ -1,0 +1,147 @@
+"""Render benchmark: load, validate and render generated blueprints from 10 to 10,000 services (up to 50,000
+servers), and time `haproxy -c` on the result. Writes its section of docs/benchmarks.md.
+
+Run: .venv/bin/python benchmarks/render.py [--sizes 10,100,1000,10000] [--repeat 5] [--no-write]
+The engine runs on one core (this process); `haproxy -c` is timed separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
+from ansible_collections.drover.fleet.plugins.module_utils.model import Instance
+from ansible_collections.drover.fleet.plugins.module_utils.reader import load_text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import machine_description, write_section  # noqa: E402
+
+INSTANCES_PER_SERVICE = 5
+
+
+def blueprint_yaml(services: int) -> str:
+    """A blueprint with services/2 clusters of two versions each (90/10 canary), one gateway port per cluster."""
+    clusters = max(1, services // 2)
+    lines = ["name: bench", "gateways:"]
+    lines += [f"  {10000 + c}/http: c{c}/web" for c in range(clusters)]
+    lines.append("clusters:")
+    for c in range(clusters):
+        lines += [
+            f"  c{c}:",
+            "    services:",
+        ]
+        for version in ("1.0.0", "1.1.0"):
+            lines += [
+                "      - breed:",
+                f"          name: svc{c}:{version}",
+                f"          deployable: localhost/drover-demo:{version}",
+                "          ports:",
+                "            web: 8080/http",
+                "        scale:",
+                "          cpu: 0.1",
+                "          memory: 64MB",
+                f"          instances: {INSTANCES_PER_SERVICE}",
+            ]
+        lines += [
+            "    gateways:",
+            "      web:",
+            "        routes:",
+            f"          svc{c}:1.0.0:",
+            "            weight: 90%",
+            f"          svc{c}:1.1.0:",
+            "            weight: 10%",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def instances_for(services: int) -> dict:
+    result = {}
+    for c in range(max(1, services // 2)):
+        for v, version in enumerate(("1.0.0", "1.1.0")):
+            result[f"bench/c{c}/svc{c}:{version}"] = [
+                Instance(slot=i + 1, address=f"10.{(c >> 8) & 255}.{c & 255}.{v * 10 + i + 1}", port=8080) for i in range(INSTANCES_PER_SERVICE)
+            ]
+    return result
+
+
+def time_engine(text: str, instances: dict, repeat: int) -> tuple[dict, object]:
+    loads, renders = [], []
+    rendered = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        artifacts = load_text(text, "bench.yml")
+        middle = time.perf_counter()
+        rendered = render(artifacts, RenderOptions(dynamic_cookie_key="bench-key", default_slots=INSTANCES_PER_SERVICE), instances)
+        end = time.perf_counter()
+        loads.append(middle - start)
+        renders.append(end - middle)
+    return {"load": statistics.median(loads), "render": statistics.median(renders),
+            "total": statistics.median(a + b for a, b in zip(loads, renders))}, rendered
+
+
+def time_haproxy_check(rendered, repeat: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, content in rendered.files.items():
+            path = Path(tmp, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            result = subprocess.run(["haproxy", "-c", "-q", "-f", str(Path(tmp, "haproxy.cfg"))], capture_output=True, text=True, check=False)
+            times.append(time.perf_counter() - start)
+            if result.returncode != 0:
+                raise SystemExit(f"haproxy -c rejected the generated config:\n{result.stdout}{result.stderr}")
+        return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="10,100,1000,2000,10000")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    for services in (int(s) for s in args.sizes.split(",")):
+        text = blueprint_yaml(services)
+        instances = instances_for(services)
+        servers = sum(len(v) for v in instances.values())
+        timing, rendered = time_engine(text, instances, args.repeat if services <= 2000 else max(3, args.repeat // 2))
+        check = time_haproxy_check(rendered, 3)
+        rows.append((services, servers, timing, check, len(rendered.files["haproxy.cfg"])))
+        print(f"{services:>6} services {servers:>6} servers: load+validate {timing['load']:.3f}s render {timing['render']:.3f}s "
+              f"total {timing['total']:.3f}s haproxy -c {check:.3f}s", flush=True)
+    per_server = [r[2]["total"] / r[1] * 1e6 for r in rows]
+    table = ["| services | servers | load + validate (s) | render (s) | engine total (s) | µs per server | `haproxy -c` (s) | config size |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (services, servers, timing, check, size), us in zip(rows, per_server):
+        table.append(f"| {services} | {servers} | {timing['load']:.3f} | {timing['render']:.3f} | {timing['total']:.3f} | {us:.1f} | {check:.3f} | {size / 1024:.0f} KiB |")
+    ten_k = next((r for r in rows if r[1] >= 10000), None)
+    verdict = ""
+    if ten_k:
+        verdict = (f"\nAt {ten_k[1]} servers the engine took {ten_k[2]['total']:.2f} s (target: under 1 s for 10,000 servers on one core). "
+                   f"Cost per server ranges from {min(per_server):.1f} to {max(per_server):.1f} µs across sizes, so growth is "
+                   f"{'about linear' if max(per_server) < 3 * min(per_server[1:] or per_server) else 'NOT linear'}.\n")
+    markdown = "\n".join([
+        "## Render: load, validate and render (`benchmarks/render.py`)",
+        "",
+        f"Machine: {machine_description()}. One process, one core; medians of {args.repeat} runs "
+        f"(fewer for the largest sizes). Each generated blueprint has services/2 clusters, each with two versions (90/10) "
+        f"and {INSTANCES_PER_SERVICE} instances per service, and its own gateway port.",
+        "",
+        *table,
+        verdict,
+    ])
+    if not args.no_write:
+        write_section("render", markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""`drover validate`, `drover render` and `drover explain`: the blueprint engine from the command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import check_config_files
+from ansible_collections.drover.fleet.plugins.module_utils.reader import load_paths
+from ansible_collections.drover.fleet.plugins.module_utils.routing import explain
+
+from drover_cli.explain_text import describe_gateway
+from drover_cli.output import EXIT_INVALID, emit_json, fail, format_option
+
+paths_argument = click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+
+
+@click.command()
+@paths_argument
+@format_option
+def validate(paths, output_format):
+    """Check artifacts (files or directories); exit 1 listing every error."""
+    try:
+        artifacts = load_paths(list(paths))
+    except DroverError as exc:
+        fail(exc, output_format)
+    counts = {kind: len(getattr(artifacts, kind)) for kind in ("blueprints", "gateways", "breeds", "slas", "scales", "escalations", "conditions")}
+    warnings = [str(w) for w in artifacts.warnings]
+    if output_format == "json":
+        emit_json({"valid": True, "counts": counts, "warnings": warnings})
+        return
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
+    click.echo(f"valid: {summary or 'no artifacts'}")
+
+
+@click.command()
+@paths_argument
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), help="Write haproxy.cfg here (maps go beside it); default stdout.")
+@click.option("--check", is_flag=True, help="Validate the result with the real `haproxy -c`; exit 1 if HAProxy rejects it.")
+@click.option("--bind", "bind_address", default="0.0.0.0", show_default=True, help="Address the gateway frontends listen on.")
+@click.option("--runtime-dir", default="/run/haproxy", show_default=True, help="Where the admin socket lives.")
+@click.option("--state-file", default="/var/lib/haproxy/server-state", show_default=True, help="HAProxy server-state-file.")
+@click.option("--template", "template_path", type=click.Path(exists=True, dir_okay=False), help="Your own Jinja2 template instead of the shipped one.")
+@format_option
+def render_command(paths, output, check, bind_address, runtime_dir, state_file, template_path, output_format):
+    """Render the HAProxy configuration (and its weight maps) for artifacts."""
+    options = RenderOptions(
+        bind_address=bind_address,
+        admin_socket=os.path.join(runtime_dir, "admin.sock"),
+        server_state_file=state_file,
+        template_path=template_path,
+        dynamic_cookie_key=os.environ.get("DROVER_DYNAMIC_COOKIE_KEY", RenderOptions.dynamic_cookie_key),
+    )
+    try:
+        rendered = render(load_paths(list(paths)), options)
+    except DroverError as exc:
+        fail(exc, output_format)
+    if output is None and check:
+        raise click.UsageError("--check needs -o/--output: HAProxy checks the files where they are written")
+    if output is None:
+        sys.stdout.write(rendered.files["haproxy.cfg"])
+        return
+    base = os.path.dirname(os.path.abspath(output))
+    written = []
+    for name, text in sorted(rendered.files.items()):
+        target = os.path.abspath(output) if name == "haproxy.cfg" else os.path.join(base, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        written.append(target)
+    result = {"written": written}
+    if check:
+        ok, message = check_config_files(os.path.abspath(output))
+        result["haproxy_check"] = {"valid": ok, "message": message}
+    if output_format == "json":
+        emit_json(result)
+    else:
+        for path in written:
+            click.echo(f"wrote {path}")
+        if check:
+            click.echo(("haproxy -c: configuration is valid" if result["haproxy_check"]["valid"] else "haproxy -c rejected the configuration:\n")
+                       + ("" if result["haproxy_check"]["valid"] else message))
+    if check and not result["haproxy_check"]["valid"]:
+        sys.exit(EXIT_INVALID)
+
+
+render_command.name = "render"
+
+
+@click.command(name="explain")
+@paths_argument
+@format_option
+def explain_command(paths, output_format):
+    """Say, for each gateway, which requests go to which route with what probability."""
+    try:
+        plans = explain(load_paths(list(paths)))
+    except DroverError as exc:
+        fail(exc, output_format)
+    if output_format == "json":
+        emit_json(plans)
+        return
+    click.echo("\n\n".join(describe_gateway(plan) for plan in plans))

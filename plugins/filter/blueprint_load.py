@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The blueprint_load filter."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: blueprint_load
+short_description: Read, resolve and validate VAMP artifacts (blueprints, breeds, gateways, SLAs)
+version_added: 0.1.0
+author:
+  - drover.fleet contributors
+description:
+  - Reads VAMP DSL artifacts from YAML text, a file, a directory or a list of paths, resolves references between
+    them, validates the whole set and returns the resolved model as plain data.
+  - Invalid input fails with every error at once, each naming the file, line, column and dotted path.
+  - The result can be passed to P(drover.fleet.to_haproxy_cfg#filter) and P(drover.fleet.routing_explain#filter).
+options:
+  _input:
+    description:
+      - YAML text with one or more artifacts, a path to a YAML file or a directory of them, or a list of paths.
+    type: raw
+    required: true
+"""
+
+EXAMPLES = r"""
+---
+- name: Load a blueprint and the breeds it references
+  ansible.builtin.set_fact:
+    drover_artifacts: "{{ ['blueprints/sava.yml', 'breeds/'] | drover.fleet.blueprint_load }}"
+
+- name: Load artifacts given inline
+  ansible.builtin.set_fact:
+    drover_artifacts: "{{ lookup('ansible.builtin.file', 'gateway.yml') | drover.fleet.blueprint_load }}"
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - The resolved artifact set as plain data. Each object carries a C(_type) key naming its kind
+      (C(Blueprint), C(Gateway), C(Breed), ...), and an C(origin) with the file, line, column and dotted path it was
+      read from.
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.plugins.module_utils.model_codec import to_data
+from ansible_collections.drover.fleet.plugins.module_utils.sources import load_source
+
+
+def blueprint_load(source):
+    """Resolved model data for YAML text, a path or a list of paths."""
+    if not isinstance(source, (str, list, tuple)):
+        raise AnsibleFilterError(f"drover.fleet.blueprint_load expects YAML text, a path or a list of paths, not {type(source).__name__}")
+    try:
+        return to_data(load_source(source))
+    except DroverError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+class FilterModule:
+    """drover.fleet artifact filters."""
+
+    def filters(self):
+        return {"blueprint_load": blueprint_load}
