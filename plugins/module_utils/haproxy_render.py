@@ -1,0 +1,529 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The HAProxy renderer: a routing plan (routing.py) in, haproxy.cfg and its weight maps out.
+
+All decisions are made in Python: each section is handed to the Jinja2 template as plain lists of lines, so the
+template stays a simple layout that users can replace (RenderOptions.template_path) and 10,000 servers render fast.
+Weights live only in the map files (`maps/<frontend>.map`), never in haproxy.cfg: a weight-only change gives a
+byte-identical haproxy.cfg and new maps, which the runtime API loads without a reload.
+
+Every value that comes from the user is either checked against a whitelist (names, hosts, balance, rewrites) or
+written as one strongly quoted word (`haproxy_quoting.quote_word`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from ansible_collections.drover.fleet.plugins.module_utils.conditions import ConditionError, compile_condition
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError, DslError, DslIssue
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_quoting import HaproxyTextError, quote_word, split_words
+from ansible_collections.drover.fleet.plugins.module_utils.model import HTTP, ArtifactSet, Instance
+from ansible_collections.drover.fleet.plugins.module_utils.routing import (
+    DEFAULT_SLOTS,
+    PICK_RANGE,
+    UNROUTED_BACKEND,
+    BackendPlan,
+    FrontendPlan,
+    Rule,
+    Test,
+    WeightedMap,
+    all_backends,
+    plan,
+)
+
+try:
+    import jinja2
+except ImportError:  # pragma: no cover - reported when rendering
+    jinja2 = None
+
+DEFAULT_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates", "haproxy.cfg.j2")
+
+# One request per line, as JSON: frontend, backend, server, timings (ms), status, bytes, termination state.
+HTTP_LOG_FORMAT = (
+    '{"t":"%tr","ci":"%ci","cp":%cp,"fe":"%ft","be":"%b","srv":"%s","TR":%TR,"Tw":%Tw,"Tc":%Tc,"Tr":%Tr,"Ta":%Ta,'
+    '"st":%ST,"bytes":%B,"ts":"%tsc","fc":%fc,"bc":%bc,"sc":%sc,"rc":%rc,"sq":%sq,"bq":%bq,"r":%{+Q}r}'
+)
+TCP_LOG_FORMAT = (
+    '{"t":"%t","ci":"%ci","cp":%cp,"fe":"%ft","be":"%b","srv":"%s","Tw":%Tw,"Tc":%Tc,"Tt":%Tt,'
+    '"bytes":%B,"ts":"%ts","fc":%fc,"bc":%bc,"sc":%sc,"rc":%rc,"sq":%sq,"bq":%bq}'
+)
+
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_./:@%+=,~-]+")
+_TIME = re.compile(r"\d+(?:us|ms|s|m|h|d)?")
+_BIND = re.compile(r"(?:[A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]*::[0-9A-Fa-f:.]*):\d{1,5}")
+_ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
+_COOKIE_KEY = re.compile(r"[A-Za-z0-9_.:+/=-]{8,128}")
+_STATUS_RANGE = "200-399"
+_COMMENT_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/@+~!\[\] >-]")
+
+
+@dataclass
+class RenderOptions:
+    """How to render. Times are HAProxy time strings ("5s", "500ms")."""
+
+    bind_address: str = "0.0.0.0"
+    admin_socket: str = "/run/haproxy/admin.sock"
+    server_state_file: str = "/var/lib/haproxy/server-state"
+    hard_stop_after: str = "30s"
+    # `log <target>` in global; None: no log line at all
+    log_target: str | None = "stdout format raw local0"
+    # required when any gateway is sticky `instance`: keep it stable, or every instance cookie becomes invalid
+    dynamic_cookie_key: str | None = None
+    default_slots: int = DEFAULT_SLOTS
+    template_path: str | None = None
+    maps_dir: str = "maps"
+    timeout_connect: str = "5s"
+    timeout_client: str = "30s"
+    timeout_server: str = "30s"
+    timeout_http_request: str = "10s"
+    timeout_http_keep_alive: str = "10s"
+    timeout_queue: str = "10s"
+    timeout_tunnel: str = "1h"
+    retries: int = 3
+    # L7 retries, e.g. "conn-failure empty-response response-timeout"; off by default (see docs/architecture.md)
+    retry_on: str | None = None
+    # server check `rise`: consecutive good checks before a server is up again
+    check_rise: int = 2
+    maxconn: int | None = None
+    # a listener for the stats page (/stats) and Prometheus metrics (/metrics), e.g. "127.0.0.1:8404"; off when None
+    stats_bind: str | None = None
+    # one shared frontend for gateways' virtual hosts, e.g. "0.0.0.0:80"; virtual hosts are not served when None
+    virtual_hosts_bind: str | None = None
+
+
+@dataclass
+class RenderedConfig:
+    """The rendered files, by path relative to haproxy.cfg's directory: "haproxy.cfg" and "<maps_dir>/<name>.map"."""
+
+    files: dict[str, str]
+    frontends: list[FrontendPlan] = field(default_factory=list)
+    backends: list[BackendPlan] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def config(self) -> str:
+        return self.files["haproxy.cfg"]
+
+    @property
+    def maps(self) -> dict[str, str]:
+        return {path: text for path, text in self.files.items() if path != "haproxy.cfg"}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Words
+
+
+def word(value: str) -> str:
+    """`value` as one configuration word: as is when it holds only plain characters, else strongly quoted."""
+    text = str(value)
+    return text if _PLAIN_WORD.fullmatch(text) else quote_word(text)
+
+
+def comment(text: str) -> str:
+    """Text for a `#` comment line: names only, nothing that could end the line."""
+    return _COMMENT_UNSAFE.sub("?", text)
+
+
+def _check_option(name: str, value, pattern: re.Pattern, allowed: str) -> None:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise DroverError(f"RenderOptions.{name}: {value!r} is not allowed; expected {allowed}")
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, int(round(float(seconds) * 1000)))
+
+
+def validate_options(options: RenderOptions) -> None:
+    """Refuse options that would not make one clean configuration line."""
+    for name in ("hard_stop_after", "timeout_connect", "timeout_client", "timeout_server", "timeout_http_request",
+                 "timeout_http_keep_alive", "timeout_queue", "timeout_tunnel"):
+        _check_option(name, getattr(options, name), _TIME, "an HAProxy time such as 30s or 500ms")
+    bind = options.bind_address
+    if not isinstance(bind, str) or not (bind == "" or bind == "*" or _ADDRESS.fullmatch(bind) or re.fullmatch(r"[0-9A-Fa-f:.]+", bind)):
+        raise DroverError(f"RenderOptions.bind_address: {bind!r} is not an address")
+    for name in ("stats_bind", "virtual_hosts_bind"):
+        value = getattr(options, name)
+        if value is not None:
+            _check_option(name, value, _BIND, "address:port, e.g. 127.0.0.1:8404")
+    if options.dynamic_cookie_key is not None:
+        _check_option("dynamic_cookie_key", options.dynamic_cookie_key, _COOKIE_KEY, "8 to 128 letters, digits or _.:+/=-")
+    if options.retry_on is not None:
+        _check_option("retry_on", options.retry_on, re.compile(r"[a-z0-9-]+(?: [a-z0-9-]+)*"), "retry-on keywords separated by spaces")
+    if not isinstance(options.maps_dir, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*", options.maps_dir) or ".." in options.maps_dir.split("/"):
+        raise DroverError(f"RenderOptions.maps_dir: {options.maps_dir!r} must be a relative directory without '..'")
+    for name in ("default_slots", "retries", "check_rise"):
+        value = getattr(options, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "retries" else 1):
+            raise DroverError(f"RenderOptions.{name}: {value!r} must be a positive integer")
+    for name in ("admin_socket", "server_state_file", "log_target"):
+        value = getattr(options, name)
+        if value is not None:
+            try:
+                quote_word(value)
+            except HaproxyTextError as exc:
+                raise DroverError(f"RenderOptions.{name}: {exc.message}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Sections
+
+
+def _global_lines(options: RenderOptions) -> list[str]:
+    lines = [
+        f"stats socket {word(options.admin_socket)} mode 600 level admin expose-fd listeners",
+        "stats timeout 30s",
+        f"server-state-file {word(options.server_state_file)}",
+        f"hard-stop-after {options.hard_stop_after}",
+        # relative paths (the weight maps) resolve next to haproxy.cfg, wherever HAProxy is started from
+        "default-path config",
+    ]
+    if options.log_target:
+        # the target is several words (`stdout format raw local0`); each must be plain
+        lines.append("log " + " ".join(word(part) for part in options.log_target.split()))
+    if options.maxconn:
+        lines.append(f"maxconn {int(options.maxconn)}")
+    return lines
+
+
+def _defaults_lines(options: RenderOptions) -> list[str]:
+    lines = ["mode http"]
+    if options.log_target:
+        lines.append("log global")
+    lines += [
+        "option dontlognull",
+        "option redispatch",
+        f"retries {options.retries}",
+    ]
+    if options.retry_on:
+        lines.append(f"retry-on {options.retry_on}")
+    lines += [
+        f"timeout connect {options.timeout_connect}",
+        f"timeout client {options.timeout_client}",
+        f"timeout server {options.timeout_server}",
+        f"timeout http-request {options.timeout_http_request}",
+        f"timeout http-keep-alive {options.timeout_http_keep_alive}",
+        f"timeout queue {options.timeout_queue}",
+        f"timeout tunnel {options.timeout_tunnel}",
+        "load-server-state-from-file global",
+    ]
+    return lines
+
+
+def _map_path(options: RenderOptions, weighted: WeightedMap) -> str:
+    return f"{options.maps_dir}/{weighted.name}.map"
+
+
+def _lookup(options: RenderOptions, weighted: WeightedMap, mode: str) -> str:
+    return f"var({weighted.random_var}),map_int({_map_path(options, weighted)},{UNROUTED_BACKEND[mode]})"
+
+
+class _ConditionCompiler:
+    """Compiles each route test once and turns compile errors into DslIssues at the condition's origin."""
+
+    def __init__(self):
+        self.issues: list[DslIssue] = []
+
+    def lines(self, test: Test) -> tuple[list[str], str | None]:
+        try:
+            compiled = compile_condition(test.condition.definition, test.acl_prefix)
+        except ConditionError as exc:
+            self.issues.append(DslIssue(test.origin, f"condition cannot be compiled: {exc.message}", "InvalidCondition",
+                                        repr(test.condition.definition)))
+            return [], None
+        return compiled.acl_lines(), compiled.expression
+
+
+def _test_terms(tests: list[Test]) -> list[str]:
+    return [f"{{ var({t.var}) -m int lt {t.threshold} }}" for t in tests]
+
+
+def _use_backend(rule: Rule, options: RenderOptions, mode: str, guard: list[str]) -> str:
+    terms = " ".join(guard + _test_terms(rule.tests))
+    target = rule.backend if rule.backend else f"%[{_lookup(options, rule.weighted, mode)}]"
+    return f"use_backend {target} if {terms}" if terms else f"use_backend {target}"
+
+
+def routing_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _ConditionCompiler, guard: list[str] | None = None) -> list[str]:
+    """The rules that route a request in `frontend`, in order. `guard` (ACL terms) is added to every decision, for
+    the shared virtual-host frontend."""
+    guard = list(guard or [])
+    mode = frontend.mode
+    request = "http-request" if mode == HTTP else "tcp-request content"
+    lines = [f"{request} set-var({frontend.pick_var}) rand({PICK_RANGE})"]
+    for test in frontend.tests:
+        acls, expression = compiler.lines(test)
+        lines.extend(acls)
+        if expression:
+            # one draw per request decides the strength for every rule that repeats this test
+            lines.append(f"{request} set-var({test.var}) rand({PICK_RANGE}) if {expression}")
+    if frontend.route_cookie:
+        lines.append(f"{request} set-var(txn.{frontend.tag}_rc) req.cook({frontend.route_cookie})")
+    main = frontend.weighted
+    if frontend.stages:
+        lines.append(f"{request} set-var({frontend.stage_var}) {_lookup(options, main, mode)}")
+        for stage in frontend.stages:
+            lines.append(f"{request} set-var({stage.weighted.random_var}) rand({PICK_RANGE}) if {{ var({frontend.stage_var}) -m str {stage.token} }}")
+    for sticky in frontend.sticky_routes:
+        terms = " ".join(guard + [f"{{ var(txn.{frontend.tag}_rc) -m str {sticky.value} }}", f"{{ nbsrv({sticky.backend}) gt 0 }}"])
+        lines.append(f"use_backend {sticky.backend} if {terms}")
+    for rule in frontend.rules:
+        lines.append(_use_backend(rule, options, mode, guard))
+    for stage in frontend.stages:
+        stage_guard = guard + [f"{{ var({frontend.stage_var}) -m str {stage.token} }}"]
+        for rule in stage.rules:
+            lines.append(_use_backend(rule, options, mode, stage_guard))
+        lines.append(_use_backend(Rule(stage.route, [], weighted=stage.weighted), options, mode, stage_guard))
+    if frontend.stages:
+        final = f"use_backend %[var({frontend.stage_var})]"
+    else:
+        final = f"use_backend %[{_lookup(options, main, mode)}]"
+    lines.append(f"{final} if {' '.join(guard)}" if guard else final)
+    return lines
+
+
+def cookie_lines(frontend: FrontendPlan, guard: list[str] | None = None) -> list[str]:
+    """Set the route cookie on responses of a sticky route when the client's cookie does not name that route yet.
+    `be_name` tells, in the frontend's response rules, which backend answered (req.* is gone by then)."""
+    lines = []
+    for sticky in frontend.sticky_routes:
+        terms = " ".join(list(guard or []) + [f"{{ be_name {sticky.backend} }}", f"!{{ var(txn.{frontend.tag}_rc) -m str {sticky.value} }}"])
+        lines.append(f"http-response add-header Set-Cookie '{frontend.route_cookie}={sticky.value}; Path=/; HttpOnly' if {terms}")
+    return lines
+
+
+def frontend_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _ConditionCompiler) -> list[str]:
+    bind = options.bind_address
+    lines = [f"bind {bind}:{frontend.port}", f"mode {frontend.mode}"]
+    if frontend.mode == HTTP:
+        # keep-alive clients are told to close idle connections on a reload, so no request lands on a closing socket
+        lines.append("option idle-close-on-response")
+    else:
+        lines.append(f"log-format {quote_word(TCP_LOG_FORMAT)}")
+    lines.extend(routing_lines(frontend, options, compiler))
+    lines.append(f"default_backend {UNROUTED_BACKEND[frontend.mode]}")
+    lines.extend(cookie_lines(frontend))
+    return lines
+
+
+def _virtual_host_rules(frontend: FrontendPlan) -> list[str]:
+    exact, with_port, wildcard = [], [], []
+    for host in frontend.virtual_hosts:
+        host = host.lower().rstrip(".")
+        if host.startswith("*."):
+            wildcard.append(host[1:])
+        elif ":" in host:
+            with_port.append(host)
+        else:
+            exact.append(host)
+    target = f"http-request set-var(txn.drover_vhost) str({frontend.tag})"
+    lines = []
+    if exact:
+        lines.append(f"{target} if {{ req.hdr(host),host_only -m str {' '.join(exact)} }}")
+    if with_port:
+        lines.append(f"{target} if {{ req.hdr(host),lower -m str {' '.join(with_port)} }}")
+    if wildcard:
+        lines.append(f"{target} if {{ req.hdr(host),host_only -m end {' '.join(wildcard)} }}")
+    return lines
+
+
+def virtual_hosts_frontend(frontends: list[FrontendPlan], options: RenderOptions, compiler: _ConditionCompiler) -> list[str] | None:
+    """One frontend on options.virtual_hosts_bind that replicates each http gateway's routing, guarded by its hosts."""
+    served = [f for f in frontends if f.mode == HTTP and f.virtual_hosts]
+    if not served or not options.virtual_hosts_bind:
+        return None
+    lines = [f"bind {options.virtual_hosts_bind}", "mode http", "option idle-close-on-response"]
+    for frontend in served:
+        lines.extend(_virtual_host_rules(frontend))
+    responses = []
+    for frontend in served:
+        guard = [f"{{ var(txn.drover_vhost) -m str {frontend.tag} }}"]
+        lines.extend(routing_lines(frontend, options, compiler, guard))
+        responses.extend(cookie_lines(frontend, guard))
+    # a host-matching rule above may repeat `set-var(txn.drover_pick)`; one draw per request is what counts
+    seen, unique = set(), []
+    for line in lines:
+        if line.startswith("http-request set-var(txn.drover_pick)") and line in seen:
+            continue
+        seen.add(line)
+        unique.append(line)
+    return unique + [f"default_backend {UNROUTED_BACKEND[HTTP]}"] + responses
+
+
+def _check_words(backend: BackendPlan) -> str:
+    check = backend.health_check
+    words = ["check"]
+    if check is not None:
+        words += [f"inter {_milliseconds(check.interval)}", f"fall {max(1, int(check.failures))}"]
+    return " ".join(words)
+
+
+def backend_lines(backend: BackendPlan, options: RenderOptions, instances: list[Instance]) -> list[str]:
+    lines = [f"mode {backend.mode}", f"balance {backend.balance or 'roundrobin'}"]
+    if backend.hash_balance:
+        # consistent hashing keeps runtime weight changes and slot changes possible
+        lines.append("hash-type consistent")
+    check = backend.health_check
+    if check is not None and (check.protocol or HTTP) == HTTP:
+        lines.append(f"option httpchk GET {word(check.path or '/')}")
+        lines.append(f"http-check expect status {_STATUS_RANGE}")
+    if check is not None:
+        lines.append(f"timeout check {_milliseconds(check.timeout)}")
+    if backend.sticky_instance:
+        lines.append(f"cookie {backend.instance_cookie} insert indirect nocache dynamic")
+        lines.append(f"dynamic-cookie-key {options.dynamic_cookie_key}")
+    for rewrite in backend.rewrites:
+        # checked by text_rules.rewrite_problem; split_words proves the condition stays words on this one line
+        split_words(rewrite.condition, allow_comment=False, allow_environment=False)
+        lines.append(f"http-request set-path {rewrite.path} if {rewrite.condition}")
+    default_server = [_check_words(backend)]
+    if check is not None:
+        default_server.append(f"rise {options.check_rise}")
+    if backend.check_port:
+        default_server.append(f"port {backend.check_port}")
+    if backend.is_external:
+        # a host name that does not resolve must not stop HAProxy: the server starts in maintenance instead
+        default_server.append("init-addr last,libc,none")
+    lines.append("default-server " + " ".join(default_server))
+    if backend.is_external:
+        host, port = backend.address
+        lines.append(f"server ext {host}:{port}")
+        return lines
+    by_slot = {}
+    for instance in instances:
+        by_slot[instance.slot] = instance
+    for slot in range(1, max([backend.slots] + list(by_slot)) + 1):
+        instance = by_slot.get(slot)
+        if instance is None:
+            lines.append(f"server slot{slot} 0.0.0.0:0 disabled")
+        else:
+            lines.append(f"server slot{slot} {instance.address}:{instance.port}")
+    return lines
+
+
+def _backend_instances(backend: BackendPlan, instances: dict | None) -> list[Instance]:
+    if not instances or backend.instance_key is None:
+        return []
+    found = instances.get(f"{backend.instance_key}/{backend.port_name}")
+    if found is None:
+        found = instances.get(backend.instance_key, [])
+    slots = set()
+    for instance in found:
+        if not isinstance(instance, Instance):
+            raise DroverError(f"instances[{backend.instance_key!r}] must hold Instance objects, found {type(instance).__name__}")
+        if not isinstance(instance.slot, int) or instance.slot < 1 or instance.slot in slots:
+            raise DroverError(f"instances[{backend.instance_key!r}]: slot {instance.slot!r} must be a unique positive integer")
+        if not isinstance(instance.address, str) or not _ADDRESS.fullmatch(instance.address):
+            raise DroverError(f"instances[{backend.instance_key!r}]: address {instance.address!r} is not a host name or IPv4 address")
+        if not isinstance(instance.port, int) or not 1 <= instance.port <= 65535:
+            raise DroverError(f"instances[{backend.instance_key!r}]: port {instance.port!r} is not a port number")
+        slots.add(instance.slot)
+    return list(found)
+
+
+def stats_lines(options: RenderOptions) -> list[str]:
+    return [
+        f"bind {options.stats_bind}",
+        "mode http",
+        "no log",
+        "http-request use-service prometheus-exporter if { path /metrics }",
+        "stats enable",
+        "stats uri /stats",
+        "stats refresh 10s",
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Template
+
+_TEMPLATES: dict = {}
+
+
+def _template(path: str | None):
+    """The compiled template, cached per path and modification time (compiled once per process)."""
+    if jinja2 is None:
+        raise DroverError("rendering haproxy.cfg needs the Python package Jinja2 (pip install Jinja2)")
+    path = os.path.abspath(path or DEFAULT_TEMPLATE)
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError as exc:
+        raise DroverError(f"template {path}: {exc.strerror}") from None
+    cached = _TEMPLATES.get(path)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    with open(path, encoding="utf-8") as handle:
+        source = handle.read()
+    environment = jinja2.Environment(
+        autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+    )
+    try:
+        template = environment.from_string(source)
+    except jinja2.TemplateError as exc:
+        raise DroverError(f"template {path}: {exc}") from None
+    _TEMPLATES[path] = (mtime, template)
+    return template
+
+
+def map_files(frontends: list[FrontendPlan], options: RenderOptions | None = None) -> dict[str, str]:
+    """The weight map files of a plan: {"<maps_dir>/<name>.map": "lo:hi target\\n..."}."""
+    options = options or RenderOptions()
+    files = {}
+    for frontend in frontends:
+        for weighted in frontend.weighted_maps:
+            files[_map_path(options, weighted)] = weighted.text()
+    return dict(sorted(files.items()))
+
+
+def weights_map(artifacts: ArtifactSet, options: RenderOptions | None = None) -> dict[str, str]:
+    """Only the map files: what a runtime weight change needs (haproxy.cfg is unchanged by weights)."""
+    options = options or RenderOptions()
+    return map_files(plan(artifacts, options.default_slots), options)
+
+
+def render(artifacts: ArtifactSet, options: RenderOptions | None = None, instances: dict | None = None) -> RenderedConfig:
+    """Render haproxy.cfg and its maps. `instances`: {"<blueprint>/<cluster>/<breed>": [Instance, ...]} (a key with
+    "/<port name>" appended wins for that port), the running instances to put into their server slots.
+
+    Raises DslError (bad input, at its origin) or DroverError (bad options)."""
+    options = options or RenderOptions()
+    validate_options(options)
+    frontends = plan(artifacts, options.default_slots)
+    backends = all_backends(frontends)
+    warnings = []
+    if any(b.sticky_instance for b in backends) and not options.dynamic_cookie_key:
+        raise DroverError("a gateway is sticky `instance`: RenderOptions.dynamic_cookie_key must be set (a stable secret)")
+    if any(f.virtual_hosts for f in frontends) and not options.virtual_hosts_bind:
+        warnings.append("gateways have virtual_hosts but RenderOptions.virtual_hosts_bind is not set: virtual hosts are not served")
+    compiler = _ConditionCompiler()
+    frontend_sections = [{"name": f.name, "comment": comment(f"gateway {f.label}"), "lines": frontend_lines(f, options, compiler)} for f in frontends]
+    vhost_lines = virtual_hosts_frontend(frontends, options, compiler)
+    if vhost_lines is not None:
+        frontend_sections.append({"name": "drover_virtual_hosts", "comment": "virtual hosts of all http gateways", "lines": vhost_lines})
+    if options.stats_bind:
+        frontend_sections.append({"name": "drover_stats", "comment": "stats page and Prometheus metrics", "lines": stats_lines(options)})
+    if compiler.issues:
+        raise DslError(compiler.issues)
+    backend_sections = [
+        {"name": b.name, "comment": comment(f"route target {b.target}"), "lines": backend_lines(b, options, _backend_instances(b, instances))}
+        for b in backends
+    ]
+    modes = sorted({f.mode for f in frontends})
+    for mode in modes:
+        backend_sections.append({"name": UNROUTED_BACKEND[mode], "comment": "no route: HTTP 503 or a closed connection", "lines": [f"mode {mode}"]})
+    config = _template(options.template_path).render(
+        global_lines=_global_lines(options),
+        defaults_lines=_defaults_lines(options),
+        http_log_format=quote_word(HTTP_LOG_FORMAT),
+        frontends=frontend_sections,
+        backends=backend_sections,
+        options=options,
+    )
+    files = {"haproxy.cfg": config}
+    files.update(map_files(frontends, options))
+    return RenderedConfig(files=files, frontends=frontends, backends=backends, warnings=warnings)
+
+
+__all__ = ["RenderOptions", "RenderedConfig", "map_files", "render", "validate_options", "weights_map", "word"]
