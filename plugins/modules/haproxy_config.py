@@ -1,0 +1,341 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: drover.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""drover.fleet.haproxy_config: write haproxy.cfg and its maps safely, reload HAProxy only when needed."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: haproxy_config
+short_description: Write haproxy.cfg and its map files safely, and reload HAProxy only when the topology changed
+version_added: 0.1.0
+description:
+  - Validates the candidate configuration with the real C(haproxy -c) before anything reaches the live path.
+  - Writes haproxy.cfg and map files atomically (temp file, then rename), optionally keeping a backup.
+  - When only map files differ (route weights live in maps), writes them and replaces the running maps through the runtime
+    API (C(prepare map), C(add map @<version>), C(commit map)). HAProxy does not reload.
+  - When haproxy.cfg differs, dumps C(show servers state) to the C(server-state-file) and reloads through the master CLI,
+    or through systemd where HAProxy runs under systemd. It then checks that a new worker came up (C(show proc), the failed
+    reload counter, the admin socket answering from the new worker). If not, it restores the last configuration that
+    was live, reloads it, and fails with HAProxy's own message.
+  - Never reloads when nothing changed. Runs that change the configuration within O(debounce) seconds of each other
+    share one reload. A lock file keeps two runs from interleaving.
+  - See C(docs/operations.md), section "How haproxy_config reloads", for the whole procedure.
+author:
+  - drover.fleet contributors
+extends_documentation_fragment:
+  - drover.fleet.attributes
+  - drover.fleet.attributes.actiongroup_haproxy
+  - drover.fleet.haproxy_socket
+  - drover.fleet.haproxy_socket.master
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Validates the candidate with C(haproxy -c) and reports the diff; writes nothing, reloads nothing, takes no lock.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  path:
+    description:
+      - The haproxy.cfg to manage.
+      - Relative map names in O(maps) are resolved against its directory.
+    type: path
+    default: /etc/haproxy/haproxy.cfg
+  content:
+    description:
+      - The complete desired content of haproxy.cfg.
+    type: str
+    required: true
+  maps:
+    description:
+      - Map files that belong with this configuration, as a dictionary of a path relative to the directory of O(path)
+        to the complete file content (one C(key value) per line).
+      - Reference them from haproxy.cfg with the same relative path and C(default-path config), for example
+        C(map_int(maps/routes.map)), so that validation and runtime updates find them.
+    type: dict
+    default: {}
+  backup:
+    description:
+      - Keep a timestamped copy of the previous haproxy.cfg next to it before overwriting it.
+    type: bool
+    default: false
+  reload:
+    description:
+      - Reload HAProxy when haproxy.cfg changed.
+      - When V(false), files are written and maps are still updated at runtime; the new haproxy.cfg stays pending
+        and the next run with O(reload=true) reloads it.
+    type: bool
+    default: true
+  service_manager:
+    description:
+      - How to reload HAProxy.
+      - V(auto) uses systemd when the O(systemd_unit) is active under systemd, else the master CLI when O(master_socket)
+        answers. When neither answers, HAProxy is not running; files are written and nothing is reloaded.
+      - V(master_cli) sends C(reload) to O(master_socket). V(systemd) runs C(systemctl reload).
+      - V(none) never reloads.
+    type: str
+    choices: [auto, master_cli, systemd, none]
+    default: auto
+  systemd_unit:
+    description:
+      - The systemd unit to reload with O(service_manager=systemd).
+    type: str
+    default: haproxy
+  validate_binary:
+    description:
+      - The HAProxy binary that validates the candidate with C(haproxy -c -f <candidate>).
+    type: str
+    default: haproxy
+  state_dir:
+    description:
+      - Directory for the lock file, the reload bookkeeping and the last configuration that was live (the rollback target).
+      - Defaults to C(.drover) in the directory of O(path).
+    type: path
+  server_state_file:
+    description:
+      - Where to dump C(show servers state) before a reload.
+      - Defaults to the C(server-state-file) of the configuration's C(global) section (relative to C(server-state-base)
+        or to the directory HAProxy runs in). Without either, runtime state does not survive reloads and a warning says so.
+    type: path
+  master_log:
+    description:
+      - File that receives the HAProxy master's stderr, quoted when a reload fails.
+      - By default the module reads the master's stderr from C(/proc/<master pid>/fd/2) when it is a file, or the journal
+        under systemd.
+    type: path
+  debounce:
+    description:
+      - Seconds the reload waits after the last configuration write, so that a burst of changes gives one reload.
+      - Each run waits at most O(debounce_max) seconds after its own write.
+    type: float
+    default: 0.2
+  debounce_max:
+    description:
+      - Upper bound, in seconds, of the debounce wait after this run's own write.
+    type: float
+    default: 2.0
+  reload_timeout:
+    description:
+      - Seconds to wait for the new worker to come up before the reload counts as failed.
+    type: float
+    default: 30.0
+  lock_timeout:
+    description:
+      - Seconds to wait for another run to release the lock before failing.
+    type: float
+    default: 120.0
+notes:
+  - Runtime weights, states and addresses survive a reload only when the configuration sets C(server-state-file) in C(global)
+    and C(load-server-state-from-file global) in C(defaults). A weight that the new configuration changes wins over the saved one.
+  - Servers added with C(add server) at runtime never survive a reload; write them into the configuration.
+seealso:
+  - module: drover.fleet.haproxy_server
+  - module: drover.fleet.haproxy_info
+"""
+
+EXAMPLES = r"""
+---
+- name: Deploy the rendered configuration and its route maps
+  drover.fleet.haproxy_config:
+    path: /etc/haproxy/haproxy.cfg
+    content: "{{ lookup('ansible.builtin.template', 'haproxy.cfg.j2') }}"
+    maps:
+      maps/routes.map: |
+        sava_1.0 90
+        sava_1.1 10
+    backup: true
+  register: haproxy
+
+- name: Shift weights only (a map change, applied at runtime without a reload)
+  drover.fleet.haproxy_config:
+    content: "{{ lookup('ansible.builtin.file', 'haproxy.cfg') }}"
+    maps:
+      maps/routes.map: |
+        sava_1.0 50
+        sava_1.1 50
+
+- name: HAProxy started by hand in master-worker mode, with its sockets in /var/lib/haproxy
+  drover.fleet.haproxy_config:
+    content: "{{ rendered_config }}"
+    service_manager: master_cli
+    master_socket: /var/lib/haproxy/master.sock
+    admin_socket: /var/lib/haproxy/admin.sock
+"""
+
+RETURN = r"""
+reloaded:
+  description: Whether HAProxy reloaded to take this change live (or, in check mode, would reload).
+  returned: always
+  type: bool
+  sample: true
+coalesced:
+  description: Whether a concurrent run did the reload that took this change live (debounced burst).
+  returned: always
+  type: bool
+  sample: false
+reload_method:
+  description: How HAProxy was (or would be) reloaded, V(master_cli) or V(systemd); V(null) when it was not reloaded.
+  returned: always
+  type: str
+  sample: master_cli
+config_changed:
+  description: Whether haproxy.cfg differed from O(content).
+  returned: always
+  type: bool
+  sample: true
+maps_changed:
+  description: Map files (relative paths) whose content differed.
+  returned: always
+  type: list
+  elements: str
+  sample: [maps/routes.map]
+runtime_map_updates:
+  description: Maps replaced in the running HAProxy through the runtime API, without a reload.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"map": "maps/routes.map", "id": "#0", "entries": 2, "version": 3}]
+backup_file:
+  description: The backup of the previous haproxy.cfg, when O(backup=true) and the file changed.
+  returned: changed and when O(backup=true)
+  type: str
+  sample: /etc/haproxy/haproxy.cfg.4242.2026-01-31@10:00:00~
+new_worker_pids:
+  description: Pids of the workers the reload started.
+  returned: always
+  type: list
+  elements: int
+  sample: [31337]
+server_state_file:
+  description: The file the servers' runtime state was dumped to before the reload.
+  returned: always
+  type: str
+  sample: /var/lib/haproxy/server-state
+rolled_back:
+  description: On failure, whether the previous configuration was restored.
+  returned: failed
+  type: bool
+  sample: true
+haproxy_message:
+  description: On failure, what HAProxy said (its C(ALERT) lines).
+  returned: failed
+  type: str
+  sample: "[ALERT] (1234) : Binding [/etc/haproxy/haproxy.cfg:40] for frontend web: cannot bind socket (Address already in use)"
+"""
+
+from dataclasses import dataclass
+
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import (
+    SERVICE_MANAGERS,
+    ConfigInvalidError,
+    ReloadFailedError,
+    ReloadOptions,
+    apply_config,
+)
+from ansible_collections.drover.fleet.plugins.module_utils.module_args import ArgumentSpec, admin_socket_spec, master_socket_spec
+
+
+def argument_spec() -> ArgumentSpec:
+    spec = ArgumentSpec(
+        {
+            "path": {"type": "path", "default": "/etc/haproxy/haproxy.cfg"},
+            "content": {"type": "str", "required": True},
+            "maps": {"type": "dict", "default": {}},
+            "backup": {"type": "bool", "default": False},
+            "reload": {"type": "bool", "default": True},
+            "service_manager": {"type": "str", "default": "auto", "choices": list(SERVICE_MANAGERS)},
+            "systemd_unit": {"type": "str", "default": "haproxy"},
+            "validate_binary": {"type": "str", "default": "haproxy"},
+            "state_dir": {"type": "path"},
+            "server_state_file": {"type": "path"},
+            "master_log": {"type": "path"},
+            "debounce": {"type": "float", "default": 0.2},
+            "debounce_max": {"type": "float", "default": 2.0},
+            "reload_timeout": {"type": "float", "default": 30.0},
+            "lock_timeout": {"type": "float", "default": 120.0},
+        }
+    )
+    return spec.merge(admin_socket_spec()).merge(master_socket_spec())
+
+
+@dataclass
+class ConfigParams:
+    path: str
+    content: str
+    maps: dict
+    options: ReloadOptions
+
+    @classmethod
+    def from_module(cls, module) -> "ConfigParams":
+        params = module.params
+        maps = {str(name): "" if text is None else str(text) for name, text in (params["maps"] or {}).items()}
+        options = ReloadOptions(
+            haproxy_binary=params["validate_binary"],
+            master_socket=params["master_socket"],
+            admin_socket=params["admin_socket"],
+            service_manager=params["service_manager"],
+            systemd_unit=params["systemd_unit"],
+            reload=params["reload"],
+            backup=params["backup"],
+            state_dir=params["state_dir"],
+            server_state_file=params["server_state_file"],
+            master_log=params["master_log"],
+            debounce=params["debounce"],
+            debounce_max=params["debounce_max"],
+            reload_timeout=params["reload_timeout"],
+            lock_timeout=params["lock_timeout"],
+            socket_timeout=params["timeout"],
+            check_mode=module.check_mode,
+        )
+        return cls(params["path"], params["content"], maps, options)
+
+
+class ConfigManager:
+    """apply_config does get_current -> compare -> apply (nothing in check mode); this adapts it to Ansible."""
+
+    def __init__(self, module, params: ConfigParams):
+        self.module = module
+        self.params = params
+
+    def run(self) -> None:
+        try:
+            outcome = apply_config(self.params.path, self.params.content, self.params.maps, self.params.options)
+        except ConfigInvalidError as exc:
+            self.module.fail_json(msg=str(exc), rolled_back=False, haproxy_message=exc.output)
+        except ReloadFailedError as exc:
+            self.module.fail_json(msg=str(exc), rolled_back=exc.rolled_back, rollback_ok=exc.rollback_ok, haproxy_message=exc.haproxy_message)
+        except DroverError as exc:
+            self.module.fail_json(msg=str(exc))
+        for warning in outcome.warnings:
+            self.module.warn(warning)
+        result = {
+            "changed": outcome.changed,
+            "reloaded": outcome.reloaded,
+            "coalesced": outcome.coalesced,
+            "reload_method": outcome.reload_method,
+            "config_changed": outcome.config_changed,
+            "maps_changed": outcome.maps_changed,
+            "runtime_map_updates": outcome.runtime_map_updates,
+            "new_worker_pids": outcome.new_worker_pids,
+            "server_state_file": outcome.server_state_file,
+        }
+        if outcome.backup_file:
+            result["backup_file"] = outcome.backup_file
+        if self.module._diff:  # pylint: disable=protected-access
+            result["diff"] = outcome.diff
+        self.module.exit_json(**result)
+
+
+def main() -> None:
+    module = argument_spec().create_ansible_module(supports_check_mode=True)
+    ConfigManager(module, ConfigParams.from_module(module)).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: drover.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""drover.fleet.haproxy_info: read-only facts from HAProxy's runtime API."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: haproxy_info
+short_description: Read servers, statistics, process and map facts from a running HAProxy
+version_added: 0.1.0
+description:
+  - Reads C(show servers state) and C(show stat) from the admin socket and merges them per server.
+  - Reads C(show info), the master CLI's C(show proc) (workers, reload count, failed reloads) and the loaded maps.
+  - Never changes anything.
+author:
+  - drover.fleet contributors
+extends_documentation_fragment:
+  - drover.fleet.attributes
+  - drover.fleet.attributes.actiongroup_haproxy
+  - drover.fleet.attributes.info_module
+  - drover.fleet.haproxy_socket
+  - drover.fleet.haproxy_socket.master
+options:
+  gather:
+    description:
+      - Which facts to read.
+      - V(processes) needs the master CLI; when O(master_socket) does not answer, RV(processes) is empty and a warning says so.
+    type: list
+    elements: str
+    choices: [servers, info, processes, maps]
+    default: [servers, info, processes, maps]
+  backend:
+    description:
+      - Only report servers of this backend.
+    type: str
+  map_entries:
+    description:
+      - Include the entries of every loaded map in RV(maps).
+    type: bool
+    default: true
+seealso:
+  - module: drover.fleet.haproxy_server
+  - module: drover.fleet.haproxy_config
+"""
+
+EXAMPLES = r"""
+---
+- name: Read everything
+  drover.fleet.haproxy_info:
+  register: haproxy
+
+- name: Show the servers of one backend that are not UP
+  ansible.builtin.debug:
+    msg: "{{ haproxy.servers | rejectattr('operational_state', 'equalto', 'UP') | list }}"
+
+- name: Check the last reload did not fail
+  drover.fleet.haproxy_info:
+    gather: [processes]
+    master_socket: /run/haproxy-master.sock
+  register: procs
+  failed_when: procs.processes.master.failed_reloads > 0
+"""
+
+RETURN = r"""
+servers:
+  description:
+    - One entry per server, from C(show servers state) merged with the server's C(show stat) row.
+    - RV(servers[].state) is the administrative state (V(ready), V(drain), V(maint)); RV(servers[].operational_state) is
+      V(UP), V(DOWN), V(STARTING) or V(STOPPING); RV(servers[].status) is the status C(show stat) prints.
+  returned: when V(servers) is gathered
+  type: list
+  elements: dict
+  sample:
+    - backend: sava_1.0
+      server: slot1
+      address: 10.0.0.12
+      port: 32768
+      weight: 100
+      initial_weight: 100
+      state: ready
+      operational_state: UP
+      health: enabled
+      admin_state_bits: 0
+      status: UP
+      sessions: 3
+      queue: 0
+      total_sessions: 1200
+      session_rate: 12
+      check_status: L7OK
+      response_time: 4
+      last_change: 5321
+info:
+  description: C(show info) of the worker that answered, as a dictionary of strings.
+  returned: when V(info) is gathered
+  type: dict
+  sample: {"Name": "HAProxy", "Version": "2.6.12-1+deb12u4", "Pid": "4242", "Uptime_sec": "600"}
+processes:
+  description: The master CLI's C(show proc); empty when the master CLI does not answer.
+  returned: when V(processes) is gathered
+  type: dict
+  sample:
+    master: {"pid": 4240, "type": "master", "reloads": 3, "failed_reloads": 0, "uptime": "0d00h10m00s", "version": "2.6.12"}
+    workers: [{"pid": 4242, "type": "worker", "reloads": 0, "uptime": "0d00h01m00s", "version": "2.6.12"}]
+    old_workers: []
+    programs: []
+maps:
+  description: The maps the running HAProxy has loaded, with their entries when O(map_entries=true).
+  returned: when V(maps) is gathered
+  type: list
+  elements: dict
+  sample:
+    - id: "#0"
+      file: maps/routes.map
+      current_version: 3
+      entry_count: 2
+      entries: [["sava_1.0", "90"], ["sava_1.1", "10"]]
+"""
+
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import MasterClient, RuntimeClient
+from ansible_collections.drover.fleet.plugins.module_utils.module_args import ArgumentSpec, admin_socket_spec, master_socket_spec
+
+FACTS = ("servers", "info", "processes", "maps")
+# show stat columns worth having next to the servers state, under names people read.
+STAT_FIELDS = {
+    "status": "status",
+    "scur": "sessions",
+    "qcur": "queue",
+    "stot": "total_sessions",
+    "rate": "session_rate",
+    "check_status": "check_status",
+    "rtime": "response_time",
+    "lastchg": "last_change",
+    "hrsp_5xx": "http_5xx",
+}
+
+
+def argument_spec() -> ArgumentSpec:
+    spec = ArgumentSpec(
+        {
+            "gather": {"type": "list", "elements": "str", "choices": list(FACTS), "default": list(FACTS)},
+            "backend": {"type": "str"},
+            "map_entries": {"type": "bool", "default": True},
+        }
+    )
+    return spec.merge(admin_socket_spec()).merge(master_socket_spec())
+
+
+class InfoManager:
+    """Only reads: `changed` is always false."""
+
+    def __init__(self, module):
+        self.module = module
+        params = module.params
+        self.gather = set(params["gather"])
+        self.backend = params["backend"]
+        self.map_entries = params["map_entries"]
+        self.client = RuntimeClient(params["admin_socket"], params["timeout"])
+        self.master = MasterClient(params["master_socket"], params["timeout"]) if params["master_socket"] else None
+
+    def servers(self) -> list:
+        stats = {(row.get("pxname"), row.get("svname")): row for row in self.client.show_stat()}
+        merged = []
+        for server in self.client.show_servers_state(self.backend):
+            entry = server.as_dict()
+            row = stats.get((server.backend, server.name), {})
+            for column, name in STAT_FIELDS.items():
+                entry[name] = row.get(column)
+            merged.append(entry)
+        return merged
+
+    def processes(self) -> dict:
+        if self.master is None:
+            return {}
+        try:
+            return self.master.show_proc().as_dict()
+        except DroverError as exc:
+            self.module.warn(f"no process facts: {exc}")
+            return {}
+
+    def maps(self) -> list:
+        result = []
+        for info in self.client.show_maps():
+            entry = {"id": info.ref, "file": info.file, "current_version": info.current_version, "entry_count": info.entry_count}
+            if self.map_entries:
+                entry["entries"] = [list(pair) for pair in self.client.show_map(info.ref)]
+            result.append(entry)
+        return result
+
+    def run(self) -> None:
+        result = {"changed": False}
+        try:
+            if "servers" in self.gather:
+                result["servers"] = self.servers()
+            if "info" in self.gather:
+                result["info"] = self.client.show_info()
+            if "processes" in self.gather:
+                result["processes"] = self.processes()
+            if "maps" in self.gather:
+                result["maps"] = self.maps()
+        except DroverError as exc:
+            self.module.fail_json(msg=str(exc))
+        self.module.exit_json(**result)
+
+
+def main() -> None:
+    module = argument_spec().create_ansible_module(supports_check_mode=True)
+    InfoManager(module).run()
+
+
+if __name__ == "__main__":
+    main()
