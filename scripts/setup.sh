@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(haproxy wrk socat podman runc busybox-static openssh-server openssh-client iproute2 iptables curl)
+# gcc and libc6-dev compile the lab demo service statically (lab/demo/drover-demo.c).
+SYSTEM_PACKAGES=(haproxy wrk socat podman runc busybox-static openssh-server openssh-client iproute2 iptables curl gcc libc6-dev)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
