@@ -505,6 +505,12 @@ class _Planner:
             origin = next(r.origin for r in routes if r.path == unknown)
             self.issues.error(origin, f"cluster {cluster.name} has no service with breed {unknown}", "UnresolvedGatewayPortError",
                               unknown, ", ".join(sorted(services)) or "none")
+        if services and all(b.port(port_name) is None for b in (self.breed_of(sv) for sv in services.values())):
+            ports = sorted({p.name for sv in services.values() for p in self.breed_of(sv).ports})
+            self.issues.error(route.origin, f"cluster {cluster.name} serves no port {port_name!r}" if port_name else
+                              f"cluster {cluster.name} has several ports; name one (cluster/port)", "UnresolvedGatewayPortError",
+                              route.path, ", ".join(ports) or "none")
+            return None
         # services the cluster gateway does not name are routes without a weight
         routes = [r for r in routes if r.target_kind == EXTERNAL_TARGET or r.path in services]
         routes.extend(Route(path=name, origin=cluster.origin) for name in services if name not in named)
@@ -518,7 +524,8 @@ class _Planner:
             if leaf is not None:
                 node.inner.append(_Node(inner, inner_label, inner_percent, leaf=leaf))
         if not node.inner:
-            self.issues.error(route.origin, f"cluster {cluster.name} has no service to route to", "UnresolvedGatewayPortError", route.path)
+            if not routes:
+                self.issues.error(route.origin, f"cluster {cluster.name} has no service to route to", "UnresolvedGatewayPortError", route.path)
             return None
         if len(node.inner) == 1 and not node.inner[0].route.condition:
             only = node.inner[0]
