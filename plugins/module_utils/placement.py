@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.model import ArtifactSet, Blueprint, Breed, Cluster, Instance, Reference, Scale, Service
+from ansible_collections.drover.fleet.plugins.module_utils.routing import DEFAULT_SLOTS, all_backends
+from ansible_collections.drover.fleet.plugins.module_utils.routing import plan as routing_plan
 
 LABEL_PREFIX = "drover."
 LABEL_BLUEPRINT = "drover.blueprint"
@@ -60,6 +62,8 @@ class RunningContainer:
     ports: dict = field(default_factory=dict)
     image: str | None = None
     running: bool = True
+    # the host's address, where HAProxy reaches the container's published ports
+    address: str | None = None
 
     @property
     def blueprint(self) -> str | None:
@@ -112,6 +116,8 @@ class PlannedInstance:
     host_port: int
     # every published container port -> host port; `container_port` is the primary one HAProxy sends traffic to
     ports: dict = field(default_factory=dict)
+    # breed port name -> container port
+    port_names: dict = field(default_factory=dict)
     labels: dict = field(default_factory=dict)
     environment: dict = field(default_factory=dict)
     cpus: float | None = None
@@ -140,20 +146,29 @@ class PlannedInstance:
             return None
         return f"http://{self.address}:{self.ready_port or self.host_port}{self.ready_path}"
 
-    def instance(self) -> Instance:
-        """The HAProxy server slot this instance fills, as the renderer takes it."""
-        return Instance(slot=self.slot, address=self.address, port=self.host_port, name=self.container_name, host=self.host, version=self.version)
+    def instance(self, port_name: str | None = None) -> Instance:
+        """The HAProxy server slot this instance fills, as the renderer takes it: for the primary port, or the named one."""
+        port = self.host_port if port_name is None else self.ports[self.port_names[port_name]]
+        return Instance(slot=self.slot, address=self.address, port=port, name=self.container_name, host=self.host, version=self.version)
 
 
 @dataclass
 class Removal:
-    """A container the plan removes. The deploy role drains its slot first when it still holds one."""
+    """A container the plan removes. The deploy role first drains the HAProxy servers that point at
+    `address:host_port` (found by address, so that even a service gone from the blueprint is drained)."""
 
     key: str
     host: str
     container_name: str
     slot: int | None
     reason: str
+    address: str | None = None
+    host_port: int | None = None
+
+    @classmethod
+    def of(cls, container: RunningContainer, reason: str, key: str | None = None, slot: int | None = None) -> "Removal":
+        return cls(key or container.key, container.host, container.name, slot if slot is not None else container.slot, reason,
+                   container.address, container.host_port)
 
 
 @dataclass
@@ -164,6 +179,8 @@ class ServicePlan:
     service: str
     slots: int
     desired: int
+    # the HAProxy backends that hold this service's slots (none when no gateway routes to it)
+    backends: list = field(default_factory=list)
     instances: list = field(default_factory=list)
 
 
@@ -191,8 +208,16 @@ class Plan:
         return bool(self.start or self.remove)
 
     def renderer_instances(self) -> dict:
-        """`{"<blueprint>/<cluster>/<service>": [Instance, ...]}`, the form `haproxy_render.render` takes."""
-        return {service.key: [planned.instance() for planned in service.instances] for service in self.services}
+        """`{"<blueprint>/<cluster>/<service>": [Instance, ...]}`, the form `haproxy_render.render` takes. A breed with
+        several ports also gets `<key>/<port name>` entries, so each port's backend reaches that port's host port."""
+        found = {}
+        for service in self.services:
+            found[service.key] = [planned.instance() for planned in service.instances]
+            names = service.instances[0].port_names if service.instances else {}
+            if len(names) > 1:
+                for name in names:
+                    found[f"{service.key}/{name}"] = [planned.instance(name) for planned in service.instances]
+        return found
 
 
 @dataclass
@@ -205,6 +230,8 @@ class PlacementOptions:
     desired_counts: dict = field(default_factory=dict)
     slots: dict = field(default_factory=dict)
     name_prefix: str = "drover"
+    # undeploy: every container of the planned blueprints goes, nothing starts
+    absent: bool = False
 
 
 def service_key(blueprint: str, cluster: str, service: str) -> str:
@@ -242,41 +269,34 @@ def plan_placement(artifacts: ArtifactSet, candidates: dict, running: list, blue
     if missing:
         raise PlacementError(f"no blueprint named {', '.join(missing)}; the artifacts hold: {', '.join(sorted(artifacts.blueprints)) or 'none'}")
     ports = _PortBook(options.port_range, candidates, running)
+    backends = backend_slots(artifacts, options.default_slots)
     plan = Plan()
     wanted_keys = set()
     for blueprint in (artifacts.blueprints[name] for name in names):
         for cluster in blueprint.clusters:
             hosts = _cluster_hosts(candidates, blueprint, cluster)
             for service in cluster.services:
-                spec = _ServiceSpec.build(artifacts, blueprint, cluster, service, options)
+                spec = _ServiceSpec.build(artifacts, blueprint, cluster, service, options, backends)
                 wanted_keys.add(spec.key)
                 mine = [container for container in running if container.key == spec.key]
                 plan.services.append(_plan_service(spec, hosts, mine, ports, plan.remove, options))
     for container in sorted(running, key=lambda item: (item.host, item.name)):
         if container.blueprint in names and container.key not in wanted_keys:
-            plan.remove.append(Removal(container.key, container.host, container.name, container.slot, "service no longer in the blueprint"))
+            plan.remove.append(Removal.of(container, "service no longer in the blueprint"))
     plan.remove.sort(key=lambda removal: (removal.key, -(removal.slot or 0), removal.host, removal.container_name))
     return plan
 
 
-def slot_count(artifacts: ArtifactSet, cluster: Cluster, instances: int, default_slots: int | None) -> int:
-    """How many server slots a service's backend has: enough for the SLA's scale_instances maximum and for the
-    desired instances, and at least `default_slots`."""
-    count = max(instances, default_slots or 0, 1)
-    sla = cluster.sla
-    if isinstance(sla, Reference):
-        sla = artifacts.slas.get(sla.name)
-    pending = list(getattr(sla, "escalations", None) or [])
-    while pending:
-        escalation = pending.pop()
-        if isinstance(escalation, Reference):
-            escalation = artifacts.escalations.get(escalation.name)
-        if escalation is None:
+def backend_slots(artifacts: ArtifactSet, default_slots: int | None = None) -> dict:
+    """`{service key: (slots, [backend names])}` from the routing plan, so that placement and the renderer agree on
+    how many server slots each service backend has and the deploy role knows which backends to drain."""
+    found: dict = {}
+    for backend in all_backends(routing_plan(artifacts, default_slots or DEFAULT_SLOTS)):
+        if backend.instance_key is None:
             continue
-        pending.extend(escalation.escalations)
-        if escalation.type == "scale_instances" and escalation.maximum is not None:
-            count = max(count, int(escalation.maximum))
-    return count
+        slots, names = found.get(backend.instance_key, (0, []))
+        found[backend.instance_key] = (max(slots, backend.slots), names + [backend.name])
+    return found
 
 
 @dataclass
@@ -290,12 +310,18 @@ class _ServiceSpec:
     scale: Scale | None
     desired: int
     slots: int
+    backends: list
     environment: dict
     ready_path: str | None
     ready_port: int | None
 
+    @property
+    def port_names(self) -> dict:
+        return {port.name: port.number for port in self.breed.ports if port.number is not None}
+
     @classmethod
-    def build(cls, artifacts: ArtifactSet, blueprint: Blueprint, cluster: Cluster, service: Service, options: PlacementOptions) -> "_ServiceSpec":
+    def build(cls, artifacts: ArtifactSet, blueprint: Blueprint, cluster: Cluster, service: Service, options: PlacementOptions,
+              backends: dict) -> "_ServiceSpec":
         breed = _resolve(artifacts.breeds, service.breed, "breed")
         scale = _resolve(artifacts.scales, service.scale, "scale") if service.scale is not None else None
         key = service_key(blueprint.name, cluster.name, breed.name)
@@ -303,7 +329,11 @@ class _ServiceSpec:
             raise PlacementError(f"{key}: breed {breed.name} has no port to publish")
         desired = options.desired_counts.get(key)
         desired = int(desired) if desired is not None else (scale.instances if scale else 1)
-        slots = options.slots.get(key) or slot_count(artifacts, cluster, scale.instances if scale else 1, options.default_slots)
+        if options.absent:
+            desired = 0
+        # a service no gateway routes to has no backend: its slots only number its containers
+        slots, backend_names = backends.get(key, (max(desired, options.default_slots or DEFAULT_SLOTS), []))
+        slots = options.slots.get(key) or slots
         if desired > slots:
             raise PlacementError(f"{key}: {desired} instances wanted but the backend has {slots} slots; raise the SLA's scale_instances maximum")
         if desired < 0:
@@ -318,7 +348,7 @@ class _ServiceSpec:
             ready_path = check.path if check.path.startswith("/") else "/" + check.path
             port = breed.port(check.port) if check.port else breed.ports[0]
             ready_port = port.number if port is not None else None
-        return cls(key, blueprint.name, cluster.name, breed, scale, desired, slots, environment, ready_path, ready_port)
+        return cls(key, blueprint.name, cluster.name, breed, scale, desired, slots, backend_names, environment, ready_path, ready_port)
 
     @property
     def container_ports(self) -> list[int]:
@@ -380,15 +410,15 @@ def _plan_service(spec: _ServiceSpec, hosts: list, mine: list, ports: _PortBook,
     for container in sorted(mine, key=lambda item: (not item.running, item.host, item.name)):
         reason = _unusable(container, spec, by_name, kept, options.name_prefix)
         if reason:
-            removals.append(Removal(spec.key, container.host, container.name, container.slot, reason))
+            removals.append(Removal.of(container, reason, spec.key))
             if container.slot is not None:
                 holding.add(container.slot)
         else:
             kept[container.slot] = container
     for slot in sorted(kept, reverse=True)[:max(0, len(kept) - spec.desired)]:
         container = kept.pop(slot)
-        removals.append(Removal(spec.key, container.host, container.name, slot, "scale in"))
-    service = ServicePlan(spec.key, spec.blueprint, spec.cluster, spec.breed.name, spec.slots, spec.desired)
+        removals.append(Removal.of(container, "undeploy" if options.absent else "scale in", spec.key, slot))
+    service = ServicePlan(spec.key, spec.blueprint, spec.cluster, spec.breed.name, spec.slots, spec.desired, list(spec.backends))
     for slot, container in sorted(kept.items()):
         host = by_name[container.host]
         published = {port: container.ports[port] for port in spec.container_ports if port in container.ports}
@@ -452,7 +482,7 @@ def _instance(spec: _ServiceSpec, slot: int, host: HostCandidate, published: dic
     return PlannedInstance(
         key=spec.key, blueprint=spec.blueprint, cluster=spec.cluster, service=spec.breed.name, slot=slot, host=host.name,
         address=host.address, zone=host.zone, container_name=name, image=spec.breed.deployable.split("://", 1)[-1],
-        version=version, container_port=primary, host_port=published[primary], ports=published, labels=labels,
+        version=version, container_port=primary, host_port=published[primary], ports=published, port_names=spec.port_names, labels=labels,
         environment=dict(spec.environment), cpus=spec.scale.cpu if spec.scale else None,
         memory_mb=spec.scale.memory_mb if spec.scale else None, ready_path=spec.ready_path, ready_port=ready_port, action=action,
     )
@@ -469,7 +499,8 @@ def plan_data(plan: Plan) -> dict:
         "remove": [dict(vars(removal)) for removal in plan.remove],
         "services": [
             {"key": service.key, "blueprint": service.blueprint, "cluster": service.cluster, "service": service.service,
-             "slots": service.slots, "desired": service.desired, "instances": [planned.container_name for planned in service.instances]}
+             "slots": service.slots, "desired": service.desired, "backends": service.backends,
+             "instances": [planned.container_name for planned in service.instances]}
             for service in plan.services
         ],
         "renderer_instances": {key: [dict(vars(instance)) for instance in value] for key, value in plan.renderer_instances().items()},
@@ -495,7 +526,7 @@ def running_from_data(items) -> list[RunningContainer]:
             raise PlacementError(f"a running container must be a mapping with host and name, not {item!r}")
         ports = {int(port): int(host_port) for port, host_port in (item.get("ports") or {}).items() if host_port not in (None, "")}
         containers.append(RunningContainer(host=str(item["host"]), name=str(item["name"]), labels=dict(item.get("labels") or {}), ports=ports,
-                                           image=item.get("image"), running=bool(item.get("running", True))))
+                                           image=item.get("image"), running=bool(item.get("running", True)), address=item.get("address")))
     return containers
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from ansible_collections.drover.fleet.plugins.module_utils.model import (
     ArtifactSet, Blueprint, Breed, Cluster, Escalation, HealthCheck, Port, Reference, Scale, Service, Sla,
 )
+from ansible_collections.drover.fleet.plugins.module_utils.reader import load_text
 from ansible_collections.drover.fleet.plugins.module_utils.placement import (
     HostCandidate, PlacementError, PlacementOptions, RunningContainer, candidates_from_data, container_name, image_version,
     plan_data, plan_placement, running_from_data,
@@ -44,8 +45,8 @@ def hosts(count: int = 4, zones: int = 3, busy: dict | None = None) -> list[Host
 
 def apply(plan, candidates: list[HostCandidate]) -> tuple[list[RunningContainer], list[HostCandidate]]:
     """The fleet a plan produces: its containers run and their host ports listen."""
-    running = [RunningContainer(host=item.host, name=item.container_name, labels=dict(item.labels), ports=dict(item.ports), image=item.image)
-               for item in plan.instances]
+    running = [RunningContainer(host=item.host, name=item.container_name, labels=dict(item.labels), ports=dict(item.ports), image=item.image,
+                                address=item.address) for item in plan.instances]
     listening = {}
     for item in plan.instances:
         listening.setdefault(item.host, set()).update(item.ports.values())
@@ -74,8 +75,7 @@ def test_fresh_plan_starts_every_instance_with_labels_limits_and_readiness():
     assert newer.image == "localhost/drover-demo:1.1" and newer.version == "1.1"
     assert newer.memory == "32m" and newer.ready_url is None
     assert sorted(newer.ports) == [8080, 9090] and newer.publish[0] == f"{newer.host_port}:8080"
-    # the SLA may scale to 8, so the backend has 8 slots
-    assert service(plan, KEY_OLD).slots == 8
+
 
 
 def test_instances_spread_over_zones_then_hosts():
@@ -147,7 +147,7 @@ def test_desired_counts_override_and_slot_limit():
     plan = plan_placement(artifacts(old=1), {"*": hosts()}, [], options=PlacementOptions(desired_counts={KEY_OLD: 4}))
     assert len(service(plan, KEY_OLD).instances) == 4
     with pytest.raises(PlacementError, match="9 instances wanted but the backend has 8 slots"):
-        plan_placement(artifacts(), {"*": hosts()}, [], options=PlacementOptions(desired_counts={KEY_OLD: 9}))
+        plan_placement(artifacts(), {"*": hosts()}, [], options=PlacementOptions(desired_counts={KEY_OLD: 9}, slots={KEY_OLD: 8}))
 
 
 def test_cluster_without_hosts_and_unknown_blueprint_are_errors():
@@ -189,6 +189,86 @@ def test_plain_data_round_trip():
     assert running[0].slot == 2 and running[0].host_port == 20001
     with pytest.raises(PlacementError, match="with host and name"):
         running_from_data([{"name": "n"}])
+
+
+CANARY = """
+---
+kind: breeds
+name: demo:1.0
+deployable: localhost/drover-demo:1.0
+ports: {web: 8080/http, admin: 9090/http}
+health_checks: [{path: /ready, port: web}]
+---
+kind: breeds
+name: demo:1.1
+deployable: localhost/drover-demo:1.1
+ports: {web: 8080/http, admin: 9090/http}
+---
+kind: blueprints
+name: canary
+gateways:
+  9050/http: demo/web
+  9051/http: demo/admin
+clusters:
+  demo:
+    gateways:
+      web:
+        routes:
+          demo:1.0: {weight: 90%}
+          demo:1.1: {weight: 10%}
+      admin:
+        routes:
+          demo:1.0: {weight: 0%}
+          demo:1.1: {weight: 100%}
+    services:
+      - breed: demo:1.0
+        scale: {cpu: 0.2, memory: 64MB, instances: 2}
+      - breed: demo:1.1
+        scale: {cpu: 0.2, memory: 64MB, instances: 1}
+    sla:
+      type: response_time_sliding_window
+      threshold: {upper: 100, lower: 10}
+      window: {interval: 60, cooldown: 60}
+      escalations:
+        - type: scale_instances
+          minimum: 1
+          maximum: 12
+          scale_by: 1
+"""
+
+
+def test_slots_and_backends_come_from_the_routing_plan():
+    plan = plan_placement(load_text(CANARY, "canary.yml"), {"*": hosts()}, [])
+    old, new = service(plan, "canary/demo/demo:1.0"), service(plan, "canary/demo/demo:1.1")
+    # the SLA may scale the cluster to 12: every service backend of the cluster has 12 slots
+    assert (old.slots, new.slots) == (12, 12)
+    assert len(old.backends) == len(new.backends) == 2
+    assert all(name.startswith("bk_canary_demo_demo") for name in old.backends + new.backends)
+    # without an SLA maximum a backend has the renderer's default slots
+    plain = load_text(CANARY.split("    sla:")[0], "plain.yml")
+    assert service(plan_placement(plain, {"*": hosts()}, [], options=PlacementOptions(default_slots=5)), "canary/demo/demo:1.0").slots == 5
+
+
+def test_renderer_instances_carry_each_port_of_a_multi_port_breed():
+    plan = plan_placement(load_text(CANARY, "canary.yml"), {"*": hosts()}, [])
+    instances = plan.renderer_instances()
+    assert sorted(instances) == ["canary/demo/demo:1.0", "canary/demo/demo:1.0/admin", "canary/demo/demo:1.0/web",
+                                 "canary/demo/demo:1.1", "canary/demo/demo:1.1/admin", "canary/demo/demo:1.1/web"]
+    new = service(plan, "canary/demo/demo:1.1").instances[0]
+    assert instances["canary/demo/demo:1.1/admin"][0].port == new.ports[9090] != new.ports[8080] == instances["canary/demo/demo:1.1"][0].port
+    assert instances["canary/demo/demo:1.0"][0].name == "drover-canary-demo-demo_1.0-1"
+
+
+def test_absent_removes_every_container_of_the_blueprint_and_starts_nothing():
+    artifacts_ = load_text(CANARY, "canary.yml")
+    candidates = hosts()
+    running, candidates = apply(plan_placement(artifacts_, {"*": candidates}, []), candidates)
+    gone = plan_placement(artifacts_, {"*": candidates}, running, options=PlacementOptions(absent=True))
+    assert not gone.instances and {item.container_name for item in gone.remove} == {item.name for item in running}
+    assert {item.reason for item in gone.remove} == {"undeploy"}
+    # each removal says where its HAProxy servers point, so that they are drained first
+    where = {(c.address, c.host_port) for c in running}
+    assert {(item.address, item.host_port) for item in gone.remove} == where and len(where) == len(running)
 
 
 # ---- properties -----------------------------------------------------------------------------------------------
