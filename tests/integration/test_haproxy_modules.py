@@ -1,0 +1,230 @@
+# -*- coding: utf-8 -*-
+"""drover.fleet.haproxy_config, haproxy_server and haproxy_info through the real ansible-playbook, against a real
+HAProxy 2.6 in master-worker mode on loopback: changed on the first run, not on the second, check mode that touches
+nothing, diffs, and error messages."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+
+import pytest
+
+from ansible_collections.drover.fleet.tests.haproxy_instance import run_playbook, start_env, stop_env
+from ansible_collections.drover.fleet.tests.helpers import wait_for
+
+pytestmark = pytest.mark.haproxy
+
+ROUTES = "maps/routes.map"
+
+
+@pytest.fixture
+def env(tmp_path):
+    environment = start_env(tmp_path)
+    try:
+        yield environment
+    finally:
+        stop_env(environment)
+
+
+def config_task(env, content, maps=None, **extra):
+    args = {"path": str(env.config_path), "content": content, "maps": maps if maps is not None else {ROUTES: "web blue\n"},
+            "master_socket": env.master_socket, "admin_socket": env.admin_socket}
+    args.update(extra)
+    return {"name": "haproxy_config", "drover.fleet.haproxy_config": args}
+
+
+def server_task(env, **args):
+    args.setdefault("backend", "be")
+    return {"name": "haproxy_server", "drover.fleet.haproxy_server": dict(args, socket=env.admin_socket)}
+
+
+def extra_backend(name):
+    return f"\nbackend {name}\n    server x 127.0.0.1:1\n"
+
+
+def files_and_runtime(env):
+    """Everything check mode must leave alone."""
+    runtime = env.runtime()
+    ref = runtime.show_maps()[0].ref
+    return (
+        env.config_path.read_bytes(), env.config_path.stat().st_mtime_ns, (env.directory / ROUTES).read_bytes(),
+        env.master().show_proc().reloads, runtime.show_map(ref), [s.as_dict() for s in runtime.show_servers_state()],
+    )
+
+
+# -- haproxy_config --------------------------------------------------------------------------------------------------
+
+
+def test_haproxy_config_check_mode_then_apply_then_idempotent(env):
+    new_text = env.config(extra_backend("added"))
+    untouched = files_and_runtime(env)
+    check = run_playbook([config_task(env, new_text)], check=True, diff=True)[0]
+    assert check["changed"] and check["reloaded"] and check["config_changed"]
+    assert check["diff"][0]["after"] == new_text and check["diff"][0]["before"] == env.config()
+    assert files_and_runtime(env) == untouched
+
+    first, second = run_playbook([config_task(env, new_text, backup=True), config_task(env, new_text, backup=True)], diff=True)
+    assert first["changed"] and first["reloaded"] and first["reload_method"] == "master_cli" and not first["coalesced"]
+    assert first["diff"][0]["before_header"] == str(env.config_path) and "backend added" in first["diff"][0]["after"]
+    assert open(first["backup_file"], encoding="utf-8").read() == env.config()
+    assert not second["changed"] and not second["reloaded"] and second.get("diff", []) == []
+    assert env.config_path.read_text() == new_text
+    assert any(row["pxname"] == "added" for row in env.runtime().show_stat())
+    assert env.master().show_proc().reloads == untouched[3] + 1
+
+
+def test_haproxy_config_map_only_change_has_no_reload(env):
+    reloads = env.master().show_proc().reloads
+    mtime = env.config_path.stat().st_mtime_ns
+    results = run_playbook([config_task(env, env.config(), {ROUTES: "web green\n"})] * 2, diff=True)
+    first, second = results
+    assert first["changed"] and not first["reloaded"] and not first["config_changed"]
+    assert first["maps_changed"] == [ROUTES] and first["runtime_map_updates"][0]["map"] == ROUTES
+    assert first["diff"] == [{"before": "web blue\n", "after": "web green\n", "before_header": str(env.directory / ROUTES),
+                              "after_header": str(env.directory / ROUTES)}]
+    assert not second["changed"] and second["runtime_map_updates"] == []
+    runtime = env.runtime()
+    assert runtime.show_map(runtime.show_maps()[0].ref) == [("web", "green")]
+    assert env.master().show_proc().reloads == reloads and env.config_path.stat().st_mtime_ns == mtime
+
+
+def test_haproxy_config_invalid_config_fails_and_changes_nothing(env):
+    untouched = files_and_runtime(env)
+    task = config_task(env, env.config("\nbackend bad\n    server x 127.0.0.1:1 bogus-keyword\n"))
+    result = run_playbook([dict(task, ignore_errors=True)])[0]
+    assert result["failed"] and "haproxy -c rejected the configuration" in result["msg"] and "bogus-keyword" in result["msg"]
+    assert result["rolled_back"] is False
+    assert files_and_runtime(env) == untouched
+    assert env.serving()
+
+
+def test_haproxy_config_failed_reload_is_rolled_back(env):
+    good = env.config_path.read_text()
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        clash = env.config(f"\nfrontend clash\n    bind 127.0.0.1:{blocker.getsockname()[1]}\n    default_backend be\n")
+        result = run_playbook([dict(config_task(env, clash), ignore_errors=True)])[0]
+    assert result["failed"] and result["rolled_back"] and result["rollback_ok"]
+    assert "Address already in use" in result["haproxy_message"] and "rolled back" in result["msg"]
+    assert env.config_path.read_text() == good
+    assert env.serving()
+
+
+# -- haproxy_server --------------------------------------------------------------------------------------------------
+
+
+def test_haproxy_server_changes_then_is_idempotent_and_check_mode_touches_nothing(env):
+    first, second = run_playbook([server_task(env, server="s1", weight=4, state="drain")] * 2, diff=True)
+    assert first["changed"] and first["changes"] == ["weight", "state"]
+    assert (first["before"]["weight"], first["before"]["state"]) == (10, "ready")
+    assert (first["after"]["weight"], first["after"]["state"]) == (4, "drain")
+    assert first["diff"]["before"]["state"] == "ready" and first["diff"]["after"]["state"] == "drain"
+    assert first["diff"]["before_header"] == "be/s1"
+    assert not second["changed"] and second["changes"] == []
+    s1 = env.runtime().server("be", "s1")
+    assert (s1.weight, s1.state) == (4, "drain")
+
+    untouched = files_and_runtime(env)
+    check = run_playbook([server_task(env, server="s1", state="maint", weight=7, health="disabled")], check=True)[0]
+    assert check["changed"] and check["changes"] == ["weight", "health", "state"]
+    assert (check["after"]["state"], check["after"]["weight"], check["after"]["health"]) == ("maint", 7, "disabled")
+    assert files_and_runtime(env) == untouched
+
+
+def test_haproxy_server_address_and_port_for_a_slot(env):
+    target = env.backends["s2"].port
+    first, second = run_playbook([server_task(env, server="s1", address="127.0.0.1", port=target)] * 2)
+    assert first["changed"] and first["changes"] == ["address"] and first["after"]["port"] == target
+    assert not second["changed"]
+    assert env.runtime().server("be", "s1").port == target
+
+
+def test_haproxy_server_errors_are_clear(env):
+    results = run_playbook([
+        dict(server_task(env, server="ghost", state="drain"), ignore_errors=True),
+        dict(server_task(env, backend="nobe", server="s1", weight=1), ignore_errors=True),
+        dict(server_task(env, server="s1", weight=300), ignore_errors=True),
+        dict(server_task(env, server="s1", wait_for_drain=True, state="ready"), ignore_errors=True),
+    ])
+    assert results[0]["failed"] and "No such server: be/ghost" in results[0]["msg"]
+    assert results[1]["failed"] and "find backend" in results[1]["msg"]
+    assert results[2]["failed"] and "between 0 and 256" in results[2]["msg"]
+    assert results[3]["failed"] and "wait_for_drain needs state drain or maint" in results[3]["msg"]
+
+
+def test_haproxy_server_works_on_a_down_server(env):
+    env.backends["s2"].healthy = False
+    wait_for(lambda: env.runtime().server("be", "s2").operational == "DOWN", 10, message="s2 DOWN")
+    first, second = run_playbook([server_task(env, server="s2", state="maint", weight=2, wait_for_drain=True, drain_timeout=5)] * 2)
+    assert first["changed"] and first["before"]["operational_state"] == "DOWN"
+    assert first["after"]["state"] == "maint" and first["after"]["weight"] == 2
+    assert first["drain"]["sessions"] == 0 and first["drain"]["queue"] == 0
+    assert not second["changed"] and second["drain"]["sessions"] == 0
+
+
+def test_haproxy_server_wait_for_drain_with_a_held_session(env):
+    runtime = env.runtime()
+    runtime.set_state("be", "s2", "maint")
+    statuses = []
+
+    def hold():
+        connection = http.client.HTTPConnection("127.0.0.1", env.port, timeout=60)
+        connection.request("GET", "/hold")
+        statuses.append(connection.getresponse().status)
+        connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert env.backends["s1"].held.wait(10)
+        timeout = run_playbook([dict(server_task(env, server="s1", state="maint", wait_for_drain=True, drain_timeout=0.5),
+                                     ignore_errors=True)])[0]
+        assert timeout["failed"] and "did not drain within 0.5 s: 1 current session" in timeout["msg"]
+        # Drained first, not yet in maintenance: the module stops before the final state.
+        assert runtime.server("be", "s1").state == "drain"
+        runtime.set_state("be", "s1", "ready")
+        outcome = []
+        runner = threading.Thread(target=lambda: outcome.extend(
+            run_playbook([server_task(env, server="s1", state="maint", wait_for_drain=True, drain_timeout=60)])))
+        runner.start()
+        # The module sets drain and then waits; only then does the held client finish.
+        wait_for(lambda: runtime.server("be", "s1").state == "drain", 60, message="module draining s1")
+        assert runtime.server_stat("be", "s1")["scur"] == 1
+        env.backends["s1"].release.set()
+        runner.join(120)
+        done = outcome[0]
+    finally:
+        env.backends["s1"].release.set()
+        holder.join(30)
+    assert done["changed"] and done["drain"]["sessions"] == 0 and done["after"]["state"] == "maint"
+    assert statuses == [200]
+
+
+# -- haproxy_info ----------------------------------------------------------------------------------------------------
+
+
+def test_haproxy_info_reads_everything_and_never_changes(env):
+    env.runtime().set_weight("be", "s2", 7)
+    normal, checked = run_playbook([{"name": "info", "drover.fleet.haproxy_info": {
+        "admin_socket": env.admin_socket, "master_socket": env.master_socket}}]), run_playbook(
+        [{"name": "info", "drover.fleet.haproxy_info": {"admin_socket": env.admin_socket, "gather": ["servers"], "backend": "be"}}],
+        check=True)
+    result = normal[0]
+    assert result["changed"] is False and checked[0]["changed"] is False
+    servers = {s["server"]: s for s in result["servers"]}
+    assert servers["s2"]["weight"] == 7 and servers["s1"]["status"] == "UP" and servers["s1"]["sessions"] == 0
+    assert servers["s1"]["port"] == env.backends["s1"].port and servers["s1"]["health"] == "enabled"
+    assert result["info"]["Pid"] and result["processes"]["master"]["pid"] == env.worker.pid
+    assert result["processes"]["master"]["failed_reloads"] == 0 and len(result["processes"]["workers"]) == 1
+    assert result["maps"][0]["file"] == ROUTES and result["maps"][0]["entries"] == [["web", "blue"]]
+    assert set(checked[0]) >= {"servers"} and "info" not in checked[0]
+    assert {s["backend"] for s in checked[0]["servers"]} == {"be"}
+
+
+def test_haproxy_info_unreachable_socket_fails_clearly(tmp_path):
+    result = run_playbook([{"name": "info", "drover.fleet.haproxy_info": {"admin_socket": str(tmp_path / "none.sock")},
+                            "ignore_errors": True}])[0]
+    assert result["failed"] and "cannot reach the HAProxy socket" in result["msg"]

@@ -1,0 +1,318 @@
+# -*- coding: utf-8 -*-
+"""The safe reload machinery (haproxy_reload.apply_config) against a real HAProxy 2.6 in master-worker mode:
+validation, no-op runs, map-only runtime updates, server-state survival, automatic rollback, debounce, the lock,
+and zero failed requests under real HTTP load during reloads."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import (
+    ConfigInvalidError,
+    ConfigLock,
+    LockTimeoutError,
+    ReloadFailedError,
+    apply_config,
+    load_state,
+    start_master_worker,
+    stop_master_worker,
+)
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.tests.haproxy_instance import start_env, stop_env
+from ansible_collections.drover.fleet.tests.helpers import wait_for
+
+pytestmark = pytest.mark.haproxy
+
+ROUTES = "maps/routes.map"
+
+
+@pytest.fixture
+def env(tmp_path):
+    environment = start_env(tmp_path)
+    try:
+        yield environment
+    finally:
+        stop_env(environment)
+
+
+def extra_backend(name: str, port: int) -> str:
+    return f"\nbackend {name}\n    server x 127.0.0.1:{port}\n"
+
+
+def snapshot(env):
+    """What a no-op must leave untouched: the file's bytes and mtime, and the master's reload count."""
+    stat = env.config_path.stat()
+    return env.config_path.read_bytes(), stat.st_mtime_ns, env.master().show_proc().reloads
+
+
+def test_unchanged_config_and_maps_write_nothing_and_do_not_reload(env):
+    before = snapshot(env)
+    result = apply_config(str(env.config_path), env.config(), {ROUTES: "web blue\n"}, env.options())
+    assert not result.changed and not result.reloaded and result.diff == [] and result.runtime_map_updates == []
+    assert snapshot(env) == before
+
+
+def test_config_change_reloads_once_and_the_new_worker_serves(env):
+    master = env.master()
+    before = master.show_proc()
+    new_text = env.config(extra_backend("extra", env.backends["s1"].port))
+    result = apply_config(str(env.config_path), new_text, {ROUTES: "web blue\n"}, env.options(backup=True))
+    assert result.changed and result.config_changed and result.reloaded and result.reload_method == "master_cli"
+    after = master.show_proc()
+    assert after.reloads == before.reloads + 1 and after.failed_reloads == 0
+    assert result.new_worker_pids and set(result.new_worker_pids) <= set(after.worker_pids)
+    assert int(env.runtime().show_info()["Pid"]) in result.new_worker_pids
+    assert any(row["pxname"] == "extra" for row in env.runtime().show_stat())
+    assert env.config_path.read_text() == new_text
+    assert open(result.backup_file, encoding="utf-8").read() == env.config()
+    assert result.diff[0]["before"] == env.config() and result.diff[0]["after"] == new_text
+    assert env.serving()
+
+
+def test_check_mode_reports_and_touches_nothing(env):
+    before = snapshot(env)
+    maps_before = (env.directory / ROUTES).read_text()
+    new_text = env.config(extra_backend("extra", 1))
+    result = apply_config(str(env.config_path), new_text, {ROUTES: "web red\n"}, env.options(check_mode=True))
+    assert result.changed and result.config_changed and result.reloaded and result.maps_changed == [ROUTES]
+    assert [d["after"] for d in result.diff] == [new_text, "web red\n"]
+    assert snapshot(env) == before
+    assert (env.directory / ROUTES).read_text() == maps_before
+    assert dict(env.runtime().show_map(env.runtime().show_maps()[0].ref)) == {"web": "blue"}
+
+
+def test_invalid_config_never_reaches_the_live_path(env):
+    before = snapshot(env)
+    broken = env.config("\nbackend broken\n    server x 127.0.0.1:1 no-such-keyword\n")
+    with pytest.raises(ConfigInvalidError) as info:
+        apply_config(str(env.config_path), broken, {ROUTES: "web blue\n"}, env.options())
+    assert "no-such-keyword" in str(info.value) and str(env.config_path) in str(info.value)
+    assert snapshot(env) == before
+    assert env.serving()
+
+
+def test_invalid_map_is_caught_by_haproxy_c_and_nothing_is_written(tmp_path):
+    environment = start_env(tmp_path, maps={"maps/routes.map": "web blue\n", "maps/ports.map": "1 10\n"},
+                            extra="\nbackend ints\n    http-request set-var(txn.p) int(1),map_int(maps/ports.map,0)\n")
+    try:
+        config = environment.config_path.read_text()
+        with pytest.raises(ConfigInvalidError, match="not a number"):
+            apply_config(str(environment.config_path), config, {"maps/ports.map": "abc 10\n"}, environment.options())
+        assert (tmp_path / "maps/ports.map").read_text() == "1 10\n"
+    finally:
+        stop_env(environment)
+
+
+def test_map_only_change_updates_the_running_maps_without_reload(env):
+    runtime = env.runtime()
+    reloads = env.master().show_proc().reloads
+    mtime = env.config_path.stat().st_mtime_ns
+    result = apply_config(str(env.config_path), env.config(), {ROUTES: "web green\nmobile red\n"}, env.options())
+    assert result.changed and not result.config_changed and not result.reloaded
+    assert result.maps_changed == [ROUTES]
+    assert [(u["map"], u["entries"]) for u in result.runtime_map_updates] == [(ROUTES, 2)]
+    ref = result.runtime_map_updates[0]["id"]
+    assert runtime.show_map(ref) == [("web", "green"), ("mobile", "red")]
+    assert (env.directory / ROUTES).read_text() == "web green\nmobile red\n"
+    assert env.master().show_proc().reloads == reloads and env.config_path.stat().st_mtime_ns == mtime
+
+    # The file already matches but the running map drifted: only the runtime is fixed.
+    runtime.set_map(ref, "web", "drifted")
+    drift = apply_config(str(env.config_path), env.config(), {ROUTES: "web green\nmobile red\n"}, env.options())
+    assert drift.changed and drift.maps_changed == [] and len(drift.runtime_map_updates) == 1
+    assert dict(runtime.show_map(ref))["web"] == "green"
+    assert not apply_config(str(env.config_path), env.config(), {ROUTES: "web green\nmobile red\n"}, env.options()).changed
+
+
+def test_runtime_state_survives_a_reload(env):
+    runtime = env.runtime()
+    runtime.set_weight("be", "s1", 3)
+    runtime.set_state("be", "s1", "drain")
+    runtime.set_state("be", "s2", "maint")
+    old_pid = int(runtime.show_info()["Pid"])
+    result = apply_config(str(env.config_path), env.config(extra_backend("extra", 1)), None, env.options())
+    assert result.reloaded and result.server_state_file == str(env.directory / "server-state")
+    assert int(runtime.show_info()["Pid"]) != old_pid
+    s1, s2 = runtime.server("be", "s1"), runtime.server("be", "s2")
+    assert (s1.weight, s1.state) == (3, "drain")
+    assert s2.state == "maint"
+
+
+def test_failed_reload_is_rolled_back_and_the_old_config_keeps_serving(env):
+    good = env.config_path.read_text()
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    taken = blocker.getsockname()[1]
+    candidate = env.config(f"\nfrontend clash\n    bind 127.0.0.1:{taken}\n    default_backend be\n")
+    try:
+        with pytest.raises(ReloadFailedError) as info:
+            apply_config(str(env.config_path), candidate, None, env.options())
+    finally:
+        blocker.close()
+    error = info.value
+    assert error.rolled_back and error.rollback_ok
+    assert "Address already in use" in error.haproxy_message and str(taken) in error.haproxy_message
+    assert "failed-reload counter grew" in str(error) and "rolled back" in str(error)
+    assert env.config_path.read_text() == good
+    assert env.serving()
+    table = env.master().show_proc()
+    assert len(table.workers) == 1 and int(env.runtime().show_info()["Pid"]) in table.worker_pids
+    state = load_state(str(env.directory / ".drover"))
+    assert not state.pending and state.last_reload["ok"] is False and state.snapshot == {}
+    # The next good change works normally.
+    assert apply_config(str(env.config_path), env.config(extra_backend("extra", 1)), None, env.options()).reloaded
+
+
+def test_a_burst_of_changes_gives_one_reload(env):
+    master = env.master()
+    reloads = master.show_proc().reloads
+    candidates = [env.config(extra_backend(f"burst{i}", 1)) for i in range(4)]
+    barrier = threading.Barrier(len(candidates))
+    results, errors = [], []
+
+    def run(text):
+        barrier.wait()
+        try:
+            results.append(apply_config(str(env.config_path), text, None, env.options(debounce=1.0, debounce_max=10.0)))
+        except DroverError as exc:  # collected, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(text,)) for text in candidates]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert len(results) == 4 and all(r.changed and r.reloaded for r in results)
+    assert sum(not r.coalesced for r in results) == 1
+    assert master.show_proc().reloads == reloads + 1
+    live = env.config_path.read_text()
+    assert live in candidates
+    name = next(f"burst{i}" for i, text in enumerate(candidates) if text == live)
+    assert any(row["pxname"] == name for row in env.runtime().show_stat())
+
+
+def test_the_lock_blocks_a_second_run(env):
+    before = snapshot(env)
+    with ConfigLock(str(env.directory / ".drover"), timeout=1):
+        with pytest.raises(LockTimeoutError, match=f"pid {os.getpid()}"):
+            apply_config(str(env.config_path), env.config(extra_backend("x", 1)), None, env.options(lock_timeout=0.3))
+    assert snapshot(env) == before
+    assert apply_config(str(env.config_path), env.config(extra_backend("x", 1)), None, env.options(lock_timeout=5)).reloaded
+
+
+RUNNER = """
+import json, sys
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import ReloadOptions, apply_config
+args = json.loads(sys.argv[1])
+result = apply_config(args["path"], args["text"], args["maps"], ReloadOptions(**args["options"]))
+print(json.dumps({"changed": result.changed, "reloaded": result.reloaded, "coalesced": result.coalesced}))
+"""
+
+
+def test_concurrent_processes_never_interleave(env):
+    """Six processes each write a haproxy.cfg and a map that carry the same tag. With the lock the pair on disk
+    always comes from one run, and no generation is lost to a read-modify-write race."""
+    state_dir = str(env.directory / ".drover")
+    start_generation = load_state(state_dir).generation
+    reloads = env.master().show_proc().reloads
+    processes = []
+    for i in range(6):
+        args = {
+            "path": str(env.config_path),
+            "text": env.config(f"\n# tag {i}\n" + extra_backend(f"run{i}", 1)),
+            "maps": {ROUTES: f"web tag{i}\n"},
+            "options": {"master_socket": env.master_socket, "admin_socket": env.admin_socket, "debounce": 0.05},
+        }
+        processes.append(subprocess.Popen([sys.executable, "-c", RUNNER, json.dumps(args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert [p.returncode for p in processes] == [0] * 6, [err for _out, err in outputs]
+    results = [json.loads(out) for out, _err in outputs]
+    assert all(r["changed"] and r["reloaded"] for r in results)
+    tag = env.config_path.read_text().split("# tag ")[1].split()[0]
+    assert (env.directory / ROUTES).read_text() == f"web tag{tag}\n"
+    state = load_state(state_dir)
+    assert state.generation == start_generation + 6 and not state.pending
+    reloads_done = env.master().show_proc().reloads - reloads
+    assert 1 <= reloads_done <= 6 and reloads_done == sum(not r["coalesced"] for r in results)
+    assert any(row["pxname"] == f"run{tag}" for row in env.runtime().show_stat())
+    assert dict(env.runtime().show_map(env.runtime().show_maps()[0].ref)) == {"web": f"tag{tag}"}
+
+
+def test_nothing_running_writes_files_and_warns(tmp_path):
+    config = tmp_path / "haproxy.cfg"
+    text = "global\n    stats socket %s/admin.sock level admin\ndefaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n" % tmp_path
+    options = {"master_socket": str(tmp_path / "master.sock"), "admin_socket": str(tmp_path / "admin.sock")}
+    from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import ReloadOptions  # pylint: disable=import-outside-toplevel
+
+    result = apply_config(str(config), text, None, ReloadOptions(**options))
+    assert result.changed and not result.reloaded and any("not running" in w for w in result.warnings)
+    assert config.read_text() == text
+    assert not load_state(str(tmp_path / ".drover")).pending
+    # Started afterwards, HAProxy runs the written file; a second apply has nothing to do.
+    worker = start_master_worker(str(config), options["master_socket"])
+    try:
+        assert not apply_config(str(config), text, None, ReloadOptions(**options)).changed
+    finally:
+        assert stop_master_worker(worker.pid)
+        worker.process.wait(5)
+
+
+def test_start_master_worker_reports_haproxy_startup_errors(tmp_path):
+    config = tmp_path / "haproxy.cfg"
+    config.write_text("global\n    no-such-directive\n")
+    with pytest.raises(DroverError, match="no-such-directive"):
+        start_master_worker(str(config), str(tmp_path / "master.sock"))
+
+
+def _load(env, stop: threading.Event, counts: dict, lock: threading.Lock, keep_alive: bool) -> None:
+    connection = None
+    while not stop.is_set():
+        try:
+            if connection is None:
+                connection = http.client.HTTPConnection("127.0.0.1", env.port, timeout=10)
+            connection.request("GET", "/")
+            response = connection.getresponse()
+            response.read()
+            key = "ok" if response.status == 200 else f"status {response.status}"
+            if not keep_alive or response.will_close:
+                connection.close()
+                connection = None
+        except (OSError, http.client.HTTPException) as exc:
+            key = f"error {type(exc).__name__}"
+            if connection is not None:
+                connection.close()
+            connection = None
+        with lock:
+            counts[key] = counts.get(key, 0) + 1
+    if connection is not None:
+        connection.close()
+
+
+def test_reloads_under_continuous_http_load_fail_no_request(env):
+    stop, lock, counts = threading.Event(), threading.Lock(), {}
+    clients = [threading.Thread(target=_load, args=(env, stop, counts, lock, i % 2 == 0)) for i in range(4)]
+    for client in clients:
+        client.start()
+    try:
+        wait_for(lambda: counts.get("ok", 0) > 200, 20, message="load running")
+        for i in range(3):
+            seen = counts.get("ok", 0)
+            result = apply_config(str(env.config_path), env.config(extra_backend(f"load{i}", 1)), None, env.options())
+            assert result.reloaded
+            wait_for(lambda s=seen: counts.get("ok", 0) > s + 200, 20, message="traffic after reload")
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(30)
+    assert set(counts) == {"ok"}, counts
+    assert counts["ok"] > 800
