@@ -9,7 +9,7 @@ import click
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import check_config_files
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import ConfigInvalidError, validate_config
 from ansible_collections.drover.fleet.plugins.module_utils.reader import load_paths
 from ansible_collections.drover.fleet.plugins.module_utils.routing import explain
 
@@ -55,7 +55,8 @@ def render_command(paths, output, check, bind_address, runtime_dir, state_file, 
         admin_socket=os.path.join(runtime_dir, "admin.sock"),
         server_state_file=state_file,
         template_path=template_path,
-        dynamic_cookie_key=os.environ.get("DROVER_DYNAMIC_COOKIE_KEY", RenderOptions.dynamic_cookie_key),
+        # The key must stay the same across renders, or every instance cookie becomes invalid: keep it in a vault.
+        dynamic_cookie_key=os.environ.get("DROVER_DYNAMIC_COOKIE_KEY"),
     )
     try:
         rendered = render(load_paths(list(paths)), options)
@@ -76,16 +77,18 @@ def render_command(paths, output, check, bind_address, runtime_dir, state_file, 
         written.append(target)
     result = {"written": written}
     if check:
-        ok, message = check_config_files(os.path.abspath(output))
-        result["haproxy_check"] = {"valid": ok, "message": message}
+        try:
+            validate_config(os.path.abspath(output), rendered.config, rendered.maps)
+            result["haproxy_check"] = {"valid": True, "message": ""}
+        except ConfigInvalidError as exc:
+            result["haproxy_check"] = {"valid": False, "message": str(exc)}
     if output_format == "json":
         emit_json(result)
     else:
         for path in written:
             click.echo(f"wrote {path}")
         if check:
-            click.echo(("haproxy -c: configuration is valid" if result["haproxy_check"]["valid"] else "haproxy -c rejected the configuration:\n")
-                       + ("" if result["haproxy_check"]["valid"] else message))
+            click.echo("haproxy -c: configuration is valid" if result["haproxy_check"]["valid"] else result["haproxy_check"]["message"])
     if check and not result["haproxy_check"]["valid"]:
         sys.exit(EXIT_INVALID)
 
