@@ -63,7 +63,7 @@ def start_http_backends(ids, timeout: float = 10.0):
             )
             backends.ports[server_id] = port
         for server_id, port in backends.ports.items():
-            wait_for(lambda p=port: port_is_open(p), timeout, message=f"echo server {server_id} on port {p}")
+            wait_for(lambda p=port: port_is_open(p), timeout, message=f"echo server {server_id} on port {port}")
         yield backends
     finally:
         for process in backends.processes.values():

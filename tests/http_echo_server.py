@@ -15,6 +15,8 @@ import sys
 class EchoHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_id = "backend"
+    # headers and body are two writes: without TCP_NODELAY, Nagle + delayed ACK add 40 ms to every keep-alive reply
+    disable_nagle_algorithm = True
 
     def _answer(self, status: int, body: bytes) -> None:
         self.send_response(status)

@@ -38,9 +38,9 @@ def route(path: str, weight=None, condition: str | None = None, strength=None, k
 
 
 def sava(sticky: str | None = "route", strength: float | None = 50, weights=(90, 10), sla: Sla | None = None,
-         instances=(2, 1), port: int = 9050) -> ArtifactSet:
+         instances=(2, 1), port: int = 9050, check_interval: float = 3) -> ArtifactSet:
     """VAMP's sava canary: 9050 -> cluster sava, sava:1.0.0 90% / sava:1.1.0 10%, Chrome to 1.1.0 with `strength`."""
-    check = HealthCheck(path="/health", interval=3, timeout=1, failures=2)
+    check = HealthCheck(path="/health", interval=check_interval, timeout=1, failures=2)
     services = [
         Service(breed=breed("sava:1.0.0", "webport", checks=[check]), scale=Scale(0.2, 128, instances[0])),
         Service(breed=breed("sava:1.1.0", "webport", checks=[check]), scale=Scale(0.2, 128, instances[1])),

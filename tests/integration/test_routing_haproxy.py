@@ -1,0 +1,288 @@
+# -*- coding: utf-8 -*-
+"""The routing conformance suite: the rendered config in a REAL HAProxy 2.6 on loopback, in front of REAL HTTP
+servers (one process per instance, each answering with its own id), driven by real HTTP requests.
+
+It checks what users rely on: weight splits (±2 points over thousands of requests), condition routes and their
+condition_strength share, sticky route and sticky instance, rewrites, the two-step decision for cluster routes with
+conditions of their own, virtual hosts, tcp gateways, and a runtime weight change through the admin socket's maps that
+needs neither a new haproxy.cfg nor a reload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from collections import Counter
+
+import pytest
+
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import RuntimeClient, parse_map_text
+from ansible_collections.drover.fleet.plugins.module_utils.model import HealthCheck, Instance
+from ansible_collections.drover.fleet.tests.haproxy_harness import Client, send_requests, start_haproxy, start_http_backends
+from ansible_collections.drover.fleet.tests.helpers import free_port, wait_for
+from ansible_collections.drover.fleet.tests.routing_fixtures import (
+    TCP,
+    external_gateway,
+    rewrite,
+    sava,
+    standalone,
+    two_clusters,
+)
+
+pytestmark = [
+    pytest.mark.haproxy,
+    pytest.mark.skipif(shutil.which("haproxy") is None, reason="HAProxy is not installed: run `make setup`"),
+]
+
+CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+EDGE = CHROME + " Edg/120.0.2210.91"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+V1, V11 = "sava/sava/sava:1.0.0", "sava/sava/sava:1.1.0"
+VERSION = {"v1a": "1.0.0", "v1b": "1.0.0", "v11": "1.1.0"}
+COOKIE_KEY = "conformance-suite-key"
+
+
+@pytest.fixture(scope="module")
+def echo():
+    """Real HTTP servers: v1a, v1b (sava 1.0.0), v11 (sava 1.1.0), and x1..x3 for external and other targets."""
+    with start_http_backends(["v1a", "v1b", "v11", "x1", "x2", "x3"]) as backends:
+        yield backends
+
+
+def sava_instances(ports: dict) -> dict:
+    return {
+        V1: [Instance(1, "127.0.0.1", ports["v1a"]), Instance(2, "127.0.0.1", ports["v1b"])],
+        V11: [Instance(1, "127.0.0.1", ports["v11"])],
+    }
+
+
+def options(tmp_path, **extra) -> RenderOptions:
+    values = {"bind_address": "127.0.0.1", "admin_socket": str(tmp_path / "admin.sock"), "server_state_file": str(tmp_path / "state"),
+              "log_target": None, "dynamic_cookie_key": COOKIE_KEY}
+    values.update(extra)
+    return RenderOptions(**values)
+
+
+@contextlib.contextmanager
+def running(artifacts, tmp_path, instances=None, **extra):
+    opts = options(tmp_path, **extra)
+    rendered = render(artifacts, opts, instances)
+    ports = [f.port for f in rendered.frontends]
+    if opts.virtual_hosts_bind:
+        ports.append(int(opts.virtual_hosts_bind.rsplit(":", 1)[1]))
+    with start_haproxy(rendered.files, tmp_path, opts.admin_socket, ports) as proxy:
+        yield proxy, rendered
+
+
+def shares(counts: Counter, groups: dict | None = None) -> dict:
+    grouped = Counter()
+    for key, value in counts.items():
+        grouped[(groups or {}).get(key, key)] += value
+    total = sum(grouped.values())
+    return {key: 100.0 * value / total for key, value in grouped.items()}
+
+
+def assert_split(observed: dict, expected: dict, tolerance: float) -> None:
+    for key in set(observed) | set(expected):
+        assert abs(observed.get(key, 0.0) - expected.get(key, 0.0)) <= tolerance, (observed, expected)
+
+
+# -- weights ------------------------------------------------------------------------------------------------------------
+
+def test_weights_split_90_10_and_the_log_is_structured(echo, tmp_path):
+    port = free_port()
+    with running(sava(sticky=None, strength=None, port=port), tmp_path, sava_instances(echo.ports),
+                 log_target="stdout format raw local0") as (proxy, rendered):
+        counts = send_requests(port, 6000)
+        assert None not in counts
+        assert_split(shares(counts, VERSION), {"1.0.0": 90.0, "1.1.0": 10.0}, 2.0)
+        # both instances of 1.0.0 serve (roundrobin inside the route backend)
+        assert counts["v1a"] > 2000 and counts["v1b"] > 2000
+        log_lines = wait_for(lambda: [line for line in proxy.log().splitlines() if line.startswith("{")], message="log lines")
+    entry = json.loads(log_lines[-1])
+    backends = {b.name for b in rendered.backends}
+    assert entry["fe"] == rendered.frontends[0].name and entry["be"] in backends and entry["srv"] in ("slot1", "slot2")
+    assert entry["st"] == 200 and {"TR", "Tw", "Tc", "Tr", "Ta", "bytes", "ts"} <= set(entry)
+
+
+def test_runtime_weight_change_through_the_admin_socket_needs_no_reload(echo, tmp_path):
+    port = free_port()
+    before = sava(sticky=None, strength=None, weights=(90, 10), port=port)
+    after = sava(sticky=None, strength=None, weights=(20, 80), port=port)
+    instances = sava_instances(echo.ports)
+    with running(before, tmp_path, instances) as (proxy, rendered):
+        assert_split(shares(send_requests(port, 5000), VERSION), {"1.0.0": 90.0, "1.1.0": 10.0}, 2.0)
+        client = RuntimeClient(proxy.admin_socket)
+        worker_pid = client.show_info()["Pid"]
+        changed = render(after, options(tmp_path), instances)
+        assert changed.config == rendered.config            # weights never reach haproxy.cfg
+        assert changed.maps != rendered.maps
+        for path, text in changed.maps.items():
+            loaded = client.find_map(path, base_dir=str(tmp_path))
+            client.replace_map(loaded.ref, parse_map_text(text))
+        assert_split(shares(send_requests(port, 5000), VERSION), {"1.0.0": 20.0, "1.1.0": 80.0}, 2.0)
+        assert client.show_info()["Pid"] == worker_pid          # the same worker: no reload happened
+        assert (tmp_path / "haproxy.cfg").read_text() == rendered.config
+
+
+# -- conditions --------------------------------------------------------------------------------------------------------
+
+def test_condition_strength_share(echo, tmp_path):
+    port = free_port()
+    with running(sava(sticky=None, strength=50, port=port), tmp_path, sava_instances(echo.ports)):
+        # Chrome: 50% by the condition, and 10% of the other half by weight
+        chrome = shares(send_requests(port, 6000, {"User-Agent": CHROME}), VERSION)
+        assert_split(chrome, {"1.0.0": 45.0, "1.1.0": 55.0}, 3.0)
+        firefox = shares(send_requests(port, 5000, {"User-Agent": FIREFOX}), VERSION)
+        assert_split(firefox, {"1.0.0": 90.0, "1.1.0": 10.0}, 2.0)
+        # Edge's user agent contains "Chrome" but is not Chrome (VAMP's alias excludes Edg)
+        edge = shares(send_requests(port, 3000, {"User-Agent": EDGE}), VERSION)
+        assert_split(edge, {"1.0.0": 90.0, "1.1.0": 10.0}, 3.0)
+
+
+def test_condition_with_full_strength_takes_every_match(echo, tmp_path):
+    port = free_port()
+    with running(sava(sticky=None, strength=100, port=port), tmp_path, sava_instances(echo.ports)):
+        assert shares(send_requests(port, 500, {"User-Agent": CHROME}), VERSION) == {"1.1.0": 100.0}
+
+
+def test_cluster_conditions_behind_a_weighted_choice(echo, tmp_path):
+    """50% shop / 50% search at the gateway; inside shop, X-Beta goes to shop:2, the rest 70/30: one frontend, two steps."""
+    blueprint = two_clusters(inner_condition=True)
+    port = free_port()
+    blueprint.gateways[0].port.number = port
+    instances = {"store/shop/shop:1": [Instance(1, "127.0.0.1", echo.ports["x1"])],
+                 "store/shop/shop:2": [Instance(1, "127.0.0.1", echo.ports["x2"])],
+                 "store/search/search:1": [Instance(1, "127.0.0.1", echo.ports["x3"])]}
+    with running(standalone(blueprints=[blueprint]), tmp_path, instances) as (_, rendered):
+        assert len(rendered.frontends) == 1 and rendered.frontends[0].stages
+        plain = shares(send_requests(port, 8000))
+        assert_split(plain, {"x1": 35.0, "x2": 15.0, "x3": 50.0}, 2.0)
+        beta = shares(send_requests(port, 8000, {"X-Beta": "1"}))
+        assert_split(beta, {"x2": 50.0, "x3": 50.0}, 2.0)
+
+
+# -- sticky ------------------------------------------------------------------------------------------------------------
+
+def test_sticky_route_keeps_each_client_on_its_route_even_after_a_weight_change(echo, tmp_path):
+    port = free_port()
+    artifacts = sava(sticky="route", strength=None, weights=(50, 50), port=port)
+    with running(artifacts, tmp_path, sava_instances(echo.ports)) as (proxy, rendered):
+        clients = [Client(port) for _ in range(60)]
+        first = {id(c): VERSION[c.get().backend] for c in clients}
+        assert set(first.values()) == {"1.0.0", "1.1.0"}
+        assert all(c.cookies for c in clients)
+        for _ in range(15):
+            for client in clients:
+                assert VERSION[client.get().backend] == first[id(client)]
+        # all new traffic to 1.0.0: clients that stick to 1.1.0 stay there
+        admin = RuntimeClient(proxy.admin_socket)
+        [path] = rendered.maps
+        frontend = rendered.frontends[0]
+        only_v1 = f"0:9999 {frontend.weighted.entries[0].target}\n"
+        admin.replace_map(admin.find_map(path, base_dir=str(tmp_path)).ref, parse_map_text(only_v1))
+        for client in clients:
+            assert VERSION[client.get().backend] == first[id(client)]
+            client.close()
+        assert shares(send_requests(port, 300), VERSION) == {"1.0.0": 100.0}
+
+
+def test_sticky_route_releases_clients_whose_route_has_no_live_server(tmp_path):
+    """The route cookie only holds while its route backend has a live server. (The weighted pick itself is not
+    health-gated: while a route is down its weight share gets 503s, until its weight is moved away.)"""
+    port = free_port()
+    artifacts = sava(sticky="route", strength=None, weights=(50, 50), port=port, check_interval=0.2)
+    with start_http_backends(["v1a", "v1b", "v11"]) as backends:
+        with running(artifacts, tmp_path, sava_instances(backends.ports)) as (proxy, rendered):
+            client = Client(port)
+            wait_for(lambda: client.get().backend == "v11" or client.cookies.clear(), message="a client on 1.1.0")
+            assert all(client.get().backend == "v11" for _ in range(10))
+            cookie_on_v11 = dict(client.cookies)
+            backends.stop("v11")
+            admin = RuntimeClient(proxy.admin_socket)
+            v11_backend = next(b.name for b in rendered.backends if b.target == V11)
+            wait_for(lambda: admin.server_stat(v11_backend, "slot1").get("status", "").startswith("DOWN"), message="1.1.0 down")
+            replies = [client.get() for _ in range(40)]
+            landed = next(i for i, reply in enumerate(replies) if reply.backend is not None)
+            assert all(reply.status == 503 for reply in replies[:landed])
+            assert VERSION[replies[landed].backend] == "1.0.0" and client.cookies != cookie_on_v11
+            assert all(VERSION[reply.backend] == "1.0.0" for reply in replies[landed:])   # and it sticks there
+            client.close()
+
+
+def test_sticky_instance_keeps_each_client_on_its_server(echo, tmp_path):
+    port = free_port()
+    artifacts = sava(sticky="instance", strength=None, weights=(100, 0), port=port)
+    with running(artifacts, tmp_path, sava_instances(echo.ports)) as (_, rendered):
+        assert all(b.instance_cookie for b in rendered.backends)
+        clients = [Client(port) for _ in range(40)]
+        first = {id(c): c.get().backend for c in clients}
+        assert set(first.values()) == {"v1a", "v1b"}
+        for _ in range(15):
+            for client in clients:
+                assert client.get().backend == first[id(client)]
+        for client in clients:
+            client.close()
+        # without cookies the two instances share the route's traffic
+        assert set(send_requests(port, 200)) == {"v1a", "v1b"}
+
+
+# -- rewrites, external targets, tcp, virtual hosts ---------------------------------------------------------------------
+
+def test_rewrites_change_the_path_the_backend_sees(echo, tmp_path):
+    port = free_port()
+    gateway = external_gateway([echo.ports["x1"]], port=port, rewrites=[rewrite("/v2%[path]", "{ path_beg /api }")], balance="roundrobin")
+    with running(standalone(gateway), tmp_path):
+        client = Client(port)
+        assert client.get("/api/items?x=1").path == "/v2/api/items?x=1"     # set-path keeps the query string
+        assert client.get("/other").path == "/other"
+        client.close()
+
+
+def test_external_targets_split_by_weight(echo, tmp_path):
+    port = free_port()
+    gateway = external_gateway([echo.ports["x1"], echo.ports["x2"], echo.ports["x3"]], [50, None, None], port=port)
+    with running(standalone(gateway), tmp_path):
+        assert_split(shares(send_requests(port, 8000)), {"x1": 50.0, "x2": 25.0, "x3": 25.0}, 2.0)
+
+
+def test_tcp_gateway_splits_connections_by_weight(echo, tmp_path):
+    port = free_port()
+    gateway = external_gateway([echo.ports["x1"], echo.ports["x2"]], [30, 70], port=port, protocol=TCP)
+    with running(standalone(gateway), tmp_path):
+        counts = send_requests(port, 5000, {"Connection": "close"})
+        assert_split(shares(counts), {"x1": 30.0, "x2": 70.0}, 2.0)
+
+
+def test_virtual_hosts_route_in_the_shared_frontend(echo, tmp_path):
+    port, vhost_port = free_port(), free_port()
+    shop = external_gateway([echo.ports["x1"]], name="shop", port=port)
+    shop.virtual_hosts = ["shop.example.com", "*.shop.example.org"]
+    other = external_gateway([echo.ports["x2"]], name="other", port=free_port())
+    other.virtual_hosts = ["other.example.com:8080"]
+    with running(standalone(shop, other), tmp_path, virtual_hosts_bind=f"127.0.0.1:{vhost_port}"):
+        client = Client(vhost_port)
+        assert client.get(headers={"Host": "SHOP.example.com"}).backend == "x1"
+        assert client.get(headers={"Host": "shop.example.com:80"}).backend == "x1"
+        assert client.get(headers={"Host": "eu.shop.example.org"}).backend == "x1"
+        assert client.get(headers={"Host": "other.example.com:8080"}).backend == "x2"
+        assert client.get(headers={"Host": "other.example.com"}).status == 503
+        assert client.get(headers={"Host": "unknown.example.com"}).status == 503
+        client.close()
+        # the gateway's own port still serves every host
+        assert Client(port).get(headers={"Host": "anything"}).backend == "x1"
+
+
+def test_http_health_checks_take_failing_servers_out(echo, tmp_path):
+    """A breed health check on the served port: HTTP checks run and a server whose check fails is taken out."""
+    port = free_port()
+    artifacts = sava(sticky=None, strength=None, weights=(100, 0), port=port, check_interval=0.2)
+    service = artifacts.blueprints["sava"].clusters[0].services[0]
+    service.health_checks = [HealthCheck(path="/health/fail", interval=0.2, timeout=1, failures=1)]
+    with running(artifacts, tmp_path, sava_instances(echo.ports)) as (proxy, rendered):
+        admin = RuntimeClient(proxy.admin_socket)
+        v1_backend = next(b.name for b in rendered.backends if b.target == V1)
+        wait_for(lambda: admin.server_stat(v1_backend, "slot1").get("status", "").startswith("DOWN"), message="failing check")
+        assert Client(port).get().status == 503
