@@ -24,7 +24,7 @@ description:
     share one reload. A lock file keeps two runs from interleaving.
   - See C(docs/operations.md), section "How haproxy_config reloads", for the whole procedure.
 author:
-  - drover.fleet contributors
+  - drover.fleet contributors (@drover-fleet)
 extends_documentation_fragment:
   - drover.fleet.attributes
   - drover.fleet.attributes.actiongroup_haproxy

@@ -16,7 +16,7 @@ description:
   - Reads C(show info), the master CLI's C(show proc) (workers, reload count, failed reloads) and the loaded maps.
   - Never changes anything.
 author:
-  - drover.fleet contributors
+  - drover.fleet contributors (@drover-fleet)
 extends_documentation_fragment:
   - drover.fleet.attributes
   - drover.fleet.attributes.actiongroup_haproxy
@@ -68,30 +68,86 @@ RETURN = r"""
 servers:
   description:
     - One entry per server, from C(show servers state) merged with the server's C(show stat) row.
-    - RV(servers[].state) is the administrative state (V(ready), V(drain), V(maint)); RV(servers[].operational_state) is
-      V(UP), V(DOWN), V(STARTING) or V(STOPPING); RV(servers[].status) is the status C(show stat) prints.
   returned: when V(servers) is gathered
   type: list
   elements: dict
-  sample:
-    - backend: sava_1.0
-      server: slot1
-      address: 10.0.0.12
-      port: 32768
-      weight: 100
-      initial_weight: 100
-      state: ready
-      operational_state: UP
-      health: enabled
-      admin_state_bits: 0
-      status: UP
-      sessions: 3
-      queue: 0
-      total_sessions: 1200
-      session_rate: 12
-      check_status: L7OK
-      response_time: 4
-      last_change: 5321
+  contains:
+    backend:
+      description: The backend's name.
+      type: str
+      sample: sava_1.0
+    server:
+      description: The server's name.
+      type: str
+      sample: slot1
+    address:
+      description: The server's IP address.
+      type: str
+      sample: 10.0.0.12
+    port:
+      description: The server's port.
+      type: int
+      sample: 32768
+    weight:
+      description: The current (runtime) weight.
+      type: int
+      sample: 100
+    initial_weight:
+      description: The weight the configuration gave.
+      type: int
+      sample: 100
+    state:
+      description: The administrative state, V(ready), V(drain) or V(maint).
+      type: str
+      sample: ready
+    operational_state:
+      description: V(UP), V(DOWN), V(STARTING) or V(STOPPING).
+      type: str
+      sample: UP
+    health:
+      description: Health checks V(enabled), V(disabled), or V(none) when the server line has no C(check).
+      type: str
+      sample: enabled
+    admin_state_bits:
+      description: The raw C(srv_admin_state) bit mask of C(show servers state).
+      type: int
+      sample: 0
+    status:
+      description: The status C(show stat) prints, for example V(UP), V(DOWN), V(DRAIN), V(MAINT), V(no check).
+      type: str
+      sample: UP
+    sessions:
+      description: Current sessions (C(scur)).
+      type: int
+      sample: 3
+    queue:
+      description: Queued requests (C(qcur)).
+      type: int
+      sample: 0
+    total_sessions:
+      description: Sessions since start (C(stot)).
+      type: int
+      sample: 1200
+    session_rate:
+      description: Sessions per second over the last second (C(rate)).
+      type: int
+      sample: 12
+    check_status:
+      description: The last health check's status (C(check_status)), V(null) without checks.
+      type: str
+      sample: L7OK
+    response_time:
+      description: Average response time in ms over the last 1024 requests (C(rtime)).
+      type: int
+      sample: 4
+    last_change:
+      description: Seconds since the last UP/DOWN transition (C(lastchg)).
+      type: int
+      sample: 5321
+    http_5xx:
+      description: HTTP 5xx responses from this server (C(hrsp_5xx)).
+      type: int
+      sample: 0
 info:
   description: C(show info) of the worker that answered, as a dictionary of strings.
   returned: when V(info) is gathered

@@ -22,7 +22,7 @@ description:
   - Runtime changes are lost on reload unless the configuration uses C(server-state-file);
     M(drover.fleet.haproxy_config) dumps the state before every reload.
 author:
-  - drover.fleet contributors
+  - drover.fleet contributors (@drover-fleet)
 extends_documentation_fragment:
   - drover.fleet.attributes
   - drover.fleet.attributes.actiongroup_haproxy
