@@ -30,7 +30,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.reader_sla import (
     GROUP_ESCALATIONS, SCALE_ESCALATIONS, read_escalation, read_scale, read_sla)
 from ansible_collections.drover.fleet.plugins.module_utils.resolve import resolve_references
 from ansible_collections.drover.fleet.plugins.module_utils.validation import Validator
-from ansible_collections.drover.fleet.plugins.module_utils.yaml_loader import java_text, load_yaml_documents
+from ansible_collections.drover.fleet.plugins.module_utils.yaml_loader import java_text, load_yaml_documents, paused_gc
 
 # kind -> the ArtifactSet table that holds it
 KINDS = {
@@ -93,8 +93,9 @@ def load_text(text: str, file: str | None = None) -> ArtifactSet:
     """Every artifact in a (multi-document) YAML text, resolved and validated."""
     ctx = ReadContext(file)
     artifacts = ArtifactSet()
-    _load_into(ctx, artifacts, text)
-    return _finish(ctx, artifacts)
+    with paused_gc():
+        _load_into(ctx, artifacts, text)
+        return _finish(ctx, artifacts)
 
 
 def load_paths(paths: list[str]) -> ArtifactSet:
@@ -102,7 +103,12 @@ def load_paths(paths: list[str]) -> ArtifactSet:
     resolved across all of them and validated."""
     ctx = ReadContext()
     artifacts = ArtifactSet()
-    for path in yaml_files(paths, ctx):
+    with paused_gc():
+        return _load_files(ctx, artifacts, yaml_files(paths, ctx))
+
+
+def _load_files(ctx: ReadContext, artifacts: ArtifactSet, files: list[str]) -> ArtifactSet:
+    for path in files:
         ctx.file = path
         try:
             with open(path, "r", encoding="utf-8") as handle:

@@ -19,7 +19,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.reader_context import
 from ansible_collections.drover.fleet.plugins.module_utils.reader_gateway import (
     GATEWAY_BODY_KEYS, read_gateway_body, read_numbered_port, read_routes)
 from ansible_collections.drover.fleet.plugins.module_utils.reader_sla import read_scale_or_reference, read_sla_or_reference
-from ansible_collections.drover.fleet.plugins.module_utils.text_rules import strict_name_problem
+from ansible_collections.drover.fleet.plugins.module_utils.text_rules import name_problem, strict_name_problem
 
 BLUEPRINT_KEYS = frozenset(("name", "kind", "metadata", "clusters", "gateways", "environment_variables", "env"))
 SERVICE_KEYS = ("breed", "scale", "environment_variables", "env", "health_checks")
@@ -38,13 +38,14 @@ def read_blueprint(ctx: ReadContext, mapping: dict, origin: Origin) -> Blueprint
     if mapping.get("metadata") is not None:
         blueprint.metadata = ctx.mapping(mapping["metadata"], ctx.at(origin, mapping, "metadata"), "metadata") or {}
     env_key = "environment_variables" if "environment_variables" in mapping else "env"
-    blueprint.environment_variables, _aliases = read_environment(ctx, mapping.get(env_key), ctx.at(origin, mapping, env_key))
+    if mapping.get(env_key) is not None:
+        blueprint.environment_variables, _aliases = read_environment(ctx, mapping[env_key], ctx.at(origin, mapping, env_key))
     clusters = mapping.get("clusters")
     if clusters is not None:
         where = ctx.at(origin, mapping, "clusters")
         clusters = ctx.mapping(clusters, where, "clusters")
         for cluster_name, value in (clusters or {}).items():
-            cluster = _read_cluster(ctx, cluster_name, value, ctx.at(where, clusters, cluster_name), ctx.key_at(where, clusters, cluster_name))
+            cluster = _read_cluster(ctx, cluster_name, value, ctx.at(where, clusters, cluster_name), where, clusters)
             if cluster is not None:
                 blueprint.clusters.append(cluster)
     if mapping.get("gateways") is not None:
@@ -54,8 +55,8 @@ def read_blueprint(ctx: ReadContext, mapping: dict, origin: Origin) -> Blueprint
 
 # --- clusters and services --------------------------------------------------------------------------------------
 
-def _read_cluster(ctx: ReadContext, name: str, value, origin: Origin, key_origin: Origin) -> Cluster | None:
-    if ctx.name(name, key_origin, "cluster name") is None:
+def _read_cluster(ctx: ReadContext, name: str, value, origin: Origin, parent: Origin, clusters: dict) -> Cluster | None:
+    if name_problem(name) and ctx.name(name, ctx.key_at(parent, clusters, name), "cluster name") is None:
         return None
     cluster = Cluster(name, origin=origin)
     if not isinstance(value, dict):
@@ -115,7 +116,8 @@ def _read_service_fields(ctx: ReadContext, mapping: dict, origin: Origin, cluste
     if mapping.get("scale") is not None:
         service.scale = read_scale_or_reference(ctx, mapping["scale"], ctx.at(origin, mapping, "scale"))
     env_key = "environment_variables" if "environment_variables" in mapping else "env"
-    service.environment_variables, _aliases = read_environment(ctx, mapping.get(env_key), ctx.at(origin, mapping, env_key))
+    if mapping.get(env_key) is not None:
+        service.environment_variables, _aliases = read_environment(ctx, mapping[env_key], ctx.at(origin, mapping, env_key))
     if not cluster_level and mapping.get("health_checks") is not None:
         service.health_checks = read_health_checks(ctx, mapping["health_checks"], ctx.at(origin, mapping, "health_checks"))
     return service

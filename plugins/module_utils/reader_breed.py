@@ -34,23 +34,31 @@ def read_breed(ctx: ReadContext, mapping: dict, origin: Origin) -> Breed | None:
     ctx.check_keys(mapping, origin, BREED_KEYS)
     name = None
     if "name" in mapping:
-        name = ctx.name(mapping["name"], ctx.at(origin, mapping, "name"), "breed name")
+        name = ctx.field_name(mapping, "name", origin, "breed name")
     else:
         ctx.error(origin.child("name"), "a breed needs a name", "MissingPathValueError", None, "name: <breed name>")
     deployable, deployable_type = _read_deployable(ctx, mapping, origin)
     breed = Breed(name or "", deployable or "", deployable_type, origin=origin)
     ctx.remember(breed, mapping)
-    breed.ports = _read_ports(ctx, mapping.get("ports"), ctx.at(origin, mapping, "ports"))
+    # each part is read only when written: most breeds have few of them, and origins cost time
+    if mapping.get("ports") is not None:
+        breed.ports = _read_ports(ctx, mapping["ports"], ctx.at(origin, mapping, "ports"))
     env_key = "environment_variables" if "environment_variables" in mapping else "env"
-    breed.environment_variables, breed.env_aliases = read_environment(ctx, mapping.get(env_key), ctx.at(origin, mapping, env_key))
-    breed.constants = _read_constants(ctx, mapping.get("constants"), ctx.at(origin, mapping, "constants"))
-    breed.dependencies = _read_dependencies(ctx, mapping.get("dependencies"), ctx.at(origin, mapping, "dependencies"))
-    breed.health_checks = read_health_checks(ctx, mapping.get("health_checks"), ctx.at(origin, mapping, "health_checks"))
+    if mapping.get(env_key) is not None:
+        breed.environment_variables, breed.env_aliases = read_environment(ctx, mapping[env_key], ctx.at(origin, mapping, env_key))
+    if mapping.get("constants") is not None:
+        breed.constants = _read_constants(ctx, mapping["constants"], ctx.at(origin, mapping, "constants"))
+    if mapping.get("dependencies") is not None:
+        breed.dependencies = _read_dependencies(ctx, mapping["dependencies"], ctx.at(origin, mapping, "dependencies"))
+    if mapping.get("health_checks") is not None:
+        breed.health_checks = read_health_checks(ctx, mapping["health_checks"], ctx.at(origin, mapping, "health_checks"))
     return breed
 
 
 def _read_deployable(ctx: ReadContext, mapping: dict, origin: Origin) -> tuple[str | None, str | None]:
     value = mapping.get("deployable")
+    if isinstance(value, str):
+        return value, None
     where = ctx.at(origin, mapping, "deployable")
     if value is None:
         ctx.error(where, "a breed needs a deployable", "MissingPathValueError", None, "deployable: <image>, or {type, definition}")

@@ -77,6 +77,21 @@ class ReadContext:
             self.error(origin, f"{what}: {exc.message}", code, exc.found, exc.allowed)
             return None
 
+    def field_quantity(self, parser, mapping: dict, key: str, parent: Origin, what: str, code: str = "InvalidValue"):
+        """`parser(mapping[key])`, or None after recording the problem; the origin is only made for a problem."""
+        try:
+            return parser(mapping[key])
+        except QuantityError as exc:
+            self.error(self.at(parent, mapping, key), f"{what}: {exc.message}", code, exc.found, exc.allowed)
+            return None
+
+    def field_name(self, mapping: dict, key: str, parent: Origin, what: str) -> str | None:
+        """`mapping[key]` when it is a legal name, else None after recording why."""
+        value = mapping[key]
+        if isinstance(value, str) and name_problem(value) is None:
+            return value
+        return self.name(value, self.at(parent, mapping, key), what)
+
     # --- shapes -----------------------------------------------------------------------------------------------
 
     def mapping(self, value, origin: Origin, what: str) -> YamlMap | None:

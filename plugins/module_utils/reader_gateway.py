@@ -96,7 +96,7 @@ def _read_service_endpoint(ctx: ReadContext, value, origin: Origin) -> GatewaySe
 
 def read_gateway_body(ctx: ReadContext, gateway: Gateway, mapping: dict, origin: Origin, target_kind: str) -> None:
     """The fields every gateway has: sticky, virtual_hosts, routes, selector, metadata."""
-    if "sticky" in mapping:
+    if mapping.get("sticky") is not None:
         gateway.sticky = read_sticky(ctx, mapping["sticky"], ctx.at(origin, mapping, "sticky"))
     if "virtual_hosts" in mapping:
         gateway.virtual_hosts = _read_virtual_hosts(ctx, mapping["virtual_hosts"], ctx.at(origin, mapping, "virtual_hosts"))
@@ -105,7 +105,8 @@ def read_gateway_body(ctx: ReadContext, gateway: Gateway, mapping: dict, origin:
         gateway.metadata = metadata if metadata is not None else {}
     if mapping.get("selector") is not None:
         gateway.selector = read_selector(ctx, mapping["selector"], ctx.at(origin, mapping, "selector"))
-    gateway.routes = read_routes(ctx, mapping.get("routes"), ctx.at(origin, mapping, "routes"), target_kind)
+    if mapping.get("routes") is not None:
+        gateway.routes = read_routes(ctx, mapping["routes"], ctx.at(origin, mapping, "routes"), target_kind)
 
 
 def read_sticky(ctx: ReadContext, value, origin: Origin) -> str | None:
@@ -234,11 +235,11 @@ def _route_reference(ctx: ReadContext, route: Route, value: dict, reference_key:
 
 def _read_route_fields(ctx: ReadContext, route: Route, value: dict, origin: Origin) -> None:
     if value.get("weight") is not None:
-        route.weight = ctx.quantity(parse_percentage, value["weight"], ctx.at(origin, value, "weight"), "route weight", "GatewayRouteWeightError")
+        route.weight = ctx.field_quantity(parse_percentage, value, "weight", origin, "route weight", "GatewayRouteWeightError")
     if value.get("condition_strength") is not None:
-        route.condition_strength = ctx.quantity(parse_percentage, value["condition_strength"], ctx.at(origin, value, "condition_strength"),
-                                                "condition strength", "GatewayRouteConditionStrengthError")
-    if "condition" in value:
+        route.condition_strength = ctx.field_quantity(parse_percentage, value, "condition_strength", origin, "condition strength",
+                                                      "GatewayRouteConditionStrengthError")
+    if value.get("condition") is not None:
         route.condition = read_condition_or_reference(ctx, value["condition"], ctx.at(origin, value, "condition"))
     if value.get("rewrites") is not None:
         route.rewrites = _read_rewrites(ctx, value["rewrites"], ctx.at(origin, value, "rewrites"))

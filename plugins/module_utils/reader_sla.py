@@ -209,14 +209,13 @@ def read_scale(ctx: ReadContext, mapping: dict, origin: Origin) -> Scale | None:
     ctx.check_keys(mapping, origin, _SCALE_KEYS)
     values = {}
     for key, parser in (("cpu", parse_cpu), ("memory", parse_memory_mb), ("instances", parse_instances)):
-        where = ctx.at(origin, mapping, key)
         if mapping.get(key) is None:
-            ctx.error(where, f"a scale needs '{key}'", "MissingPathValueError", None, f"{key}: <value>")
+            ctx.error(origin.child(key), f"a scale needs '{key}'", "MissingPathValueError", None, f"{key}: <value>")
             continue
-        values[key] = ctx.quantity(parser, mapping[key], where, f"scale {key}")
+        values[key] = ctx.field_quantity(parser, mapping, key, origin, f"scale {key}")
     if len([value for value in values.values() if value is not None]) < 3:
         return None
-    name = ctx.name(mapping["name"], ctx.at(origin, mapping, "name"), "scale name") if mapping.get("name") is not None else None
+    name = ctx.field_name(mapping, "name", origin, "scale name") if mapping.get("name") is not None else None
     scale = Scale(values["cpu"], values["memory"], values["instances"], name, origin)
     ctx.remember(scale, mapping)
     return scale

@@ -17,7 +17,7 @@ document read alone and on a whole resolved set.
 from __future__ import annotations
 
 from ansible_collections.drover.fleet.plugins.module_utils.model import (
-    EXTERNAL_TARGET, TCP, Blueprint, Breed, Cluster, Condition, Escalation, Gateway, HealthCheck, Reference, Route, Sla)
+    CLUSTER_TARGET, EXTERNAL_TARGET, TCP, Blueprint, Breed, Cluster, Condition, Escalation, Gateway, HealthCheck, Reference, Route, Sla)
 from ansible_collections.drover.fleet.plugins.module_utils.reader_context import Described, ReadContext
 from ansible_collections.drover.fleet.plugins.module_utils.text_rules import (
     balance_problem, deployable_problem, external_address_problem, has_control_characters, rewrite_problem, virtual_host_problem)
@@ -193,7 +193,9 @@ class Validator:
         self._weights(gateway, where)
         seen_targets: dict[tuple, Route] = {}
         for route in gateway.routes:
-            target = (route.target_blueprint, route.target_cluster, route.target_port) if route.target_cluster else (route.path,)
+            # a cluster route is the same target however it is written (`sava` or `sava/web` when web is the only port)
+            bound = route.target_kind == CLUSTER_TARGET and route.target_cluster
+            target = (route.target_blueprint, route.target_cluster, route.target_port) if bound else (route.target_kind, route.path)
             if target in seen_targets:
                 self.ctx.error(route.origin, "duplicate route", "DuplicateRouteError", route.path, "each target once per gateway")
             seen_targets.setdefault(target, route)
