@@ -1,0 +1,57 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The to_haproxy_maps filter."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: to_haproxy_maps
+short_description: Render the route-weight map files that go beside haproxy.cfg
+version_added: 0.1.0
+author:
+  - drover.fleet contributors
+description:
+  - Returns the map files that hold the route weights of every gateway, by path relative to C(haproxy.cfg).
+  - A weight-only change alters these files and leaves C(haproxy.cfg) as it was, so it is applied at runtime.
+options:
+  _input:
+    description:
+      - The artifacts, as returned by P(drover.fleet.blueprint_load#filter), or YAML text, a path or a list of paths.
+    type: raw
+    required: true
+  options:
+    description: Render settings, as for P(drover.fleet.to_haproxy_cfg#filter).
+    type: dict
+    default: {}
+"""
+
+EXAMPLES = r"""
+---
+- name: Write the weight maps beside the configuration
+  ansible.builtin.copy:
+    content: "{{ item.value }}"
+    dest: "/etc/haproxy/{{ item.key }}"
+    mode: "0644"
+  loop: "{{ drover_artifacts | drover.fleet.to_haproxy_maps | dict2items }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Map file contents by relative path, for example C(maps/fe_sava_9050_5b45d3.map).
+  type: dict
+"""
+
+from ansible_collections.drover.fleet.plugins.filter.to_haproxy_cfg import render_files
+
+
+def to_haproxy_maps(source, options=None) -> dict:
+    """The weight map files for the artifacts."""
+    return {name: text for name, text in render_files(source, options).items() if name != "haproxy.cfg"}
+
+
+class FilterModule:
+    """drover.fleet rendering filters."""
+
+    def filters(self):
+        return {"to_haproxy_maps": to_haproxy_maps}

@@ -1,0 +1,83 @@
+"""The drover CLI's blueprint commands, through click's runner, with the real `haproxy -c`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from drover_cli.main import cli
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = str(REPO / "examples" / "sava-canary.yml")
+INVALID = str(Path(__file__).parent / "data" / "invalid-blueprint.yml")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_validate_accepts_examples_directory():
+    result = run("validate", str(REPO / "examples"))
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("valid:")
+
+
+def test_validate_lists_every_error_with_location():
+    result = run("validate", INVALID)
+    assert result.exit_code == 1
+    # three independent mistakes, all reported at once, each with file:line:column and dotted path
+    assert "invalid-blueprint.yml:14:" in result.output and "memory" in result.output
+    assert "invalid-blueprint.yml:18:" in result.output and "sticky" in result.output
+    assert "invalid-blueprint.yml:21:" in result.output and "weight" in result.output
+
+
+def test_validate_json_output_is_machine_readable():
+    result = run("validate", "--format", "json", INVALID)
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["valid"] is False
+    assert {issue["line"] for issue in data["errors"]} >= {14, 18, 21}
+    assert all(issue["file"].endswith("invalid-blueprint.yml") for issue in data["errors"])
+
+
+def test_render_check_writes_config_and_maps_haproxy_accepts(tmp_path):
+    target = tmp_path / "haproxy.cfg"
+    result = run("render", EXAMPLE, "-o", str(target), "--check", "--bind", "127.0.0.1")
+    assert result.exit_code == 0, result.output
+    assert "configuration is valid" in result.output
+    text = target.read_text()
+    assert "bind 127.0.0.1:9050" in text
+    maps = list((tmp_path / "maps").glob("*.map"))
+    assert maps and "0:8999" in maps[0].read_text()
+
+
+def test_render_check_fails_when_haproxy_rejects(tmp_path):
+    template = tmp_path / "broken.j2"
+    template.write_text("global\n    this-is-not-a-directive\n")
+    result = run("render", EXAMPLE, "-o", str(tmp_path / "haproxy.cfg"), "--check", "--template", str(template))
+    assert result.exit_code == 1
+    assert "this-is-not-a-directive" in result.output or "unknown keyword" in result.output
+
+
+def test_render_to_stdout_is_deterministic():
+    first, second = run("render", EXAMPLE), run("render", EXAMPLE)
+    assert first.exit_code == 0
+    assert first.output == second.output
+    assert "frontend " in first.output
+
+
+def test_explain_says_conditions_weights_and_stickiness():
+    result = run("explain", EXAMPLE)
+    assert result.exit_code == 0, result.output
+    assert "user-agent == Chrome" in result.output and "50%" in result.output
+    assert "90%" in result.output and "10%" in result.output
+    assert "sticky route" in result.output
+
+
+def test_explain_json():
+    result = run("explain", "--format", "json", EXAMPLE)
+    data = json.loads(result.output)
+    weights = {entry["percent"] for entry in data[0]["weights"]}
+    assert weights == {90.0, 10.0}
