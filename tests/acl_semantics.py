@@ -140,11 +140,21 @@ class Request:
     """What a condition can look at: the Host header, other headers (in order, repeats allowed) and cookies."""
 
     host: str = "example.com"
+    path: str = "/"
     headers: list = field(default_factory=list)
     cookies: list = field(default_factory=list)
 
     def header_values(self, name: str) -> list[str]:
-        return [value for key, value in self.headers if key.lower() == name.lower()]
+        """As HAProxy sees them: Host and Cookie lines included, spaces and tabs around each value removed."""
+        values = [value for key, value in self.header_lines() if key.lower() == name.lower()]
+        return [value.strip(" \t") for value in values]
+
+    def header_lines(self) -> list[tuple[str, str]]:
+        """Every header line the request sends."""
+        lines = [("Host", self.host)] + list(self.headers)
+        if self.cookies:
+            lines.append(("Cookie", "; ".join(f"{key}={value}" for key, value in self.cookies)))
+        return lines
 
     def cookie_values(self, name: str) -> list[str]:
         return [value for key, value in self.cookies if key == name]

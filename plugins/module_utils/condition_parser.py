@@ -285,6 +285,8 @@ class _Parser:
             raise self.error("'<' inside a raw ACL; a raw ACL cannot contain '<' or '>'")
         inner = self.text[opening + 1:closing]
         acl = inner.strip(WHITESPACE)
+        if not acl:
+            raise ConditionError("the raw ACL is empty", opening + 1, self.text)
         check_raw_acl(acl, opening + 1 + len(inner) - len(inner.lstrip(WHITESPACE)), self.text)
         self.pos = closing + 1
         return RawAcl(acl)
@@ -362,6 +364,7 @@ class _Parser:
         return self.text[self.pos:end]
 
     def error(self, message: str) -> ConditionError:
+        self.skip_whitespace()
         return ConditionError(message, self.pos, self.text)
 
 

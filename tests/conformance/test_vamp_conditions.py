@@ -149,3 +149,13 @@ def test_vamp_condition_agreement(capsys):
 def test_corpus_location_is_outside_the_project():
     repo = Path(__file__).resolve().parents[2]
     assert repo not in CORPUS.resolve().parents, "the VAMP corpus must be read in place, never copied into the project"
+
+
+@needs_corpus
+def test_differences_come_only_from_the_browser_aliases(monkeypatch):
+    """With VAMP's alias table (haproxy/user-agents.yml) in place of ours, every case agrees."""
+    from ansible_collections.drover.fleet.plugins.module_utils import user_agents
+
+    monkeypatch.setitem(user_agents.USER_AGENT_ALIASES, "chrome", user_agents.UserAgentAlias("Chrome", required=("Chrome",)))
+    monkeypatch.setitem(user_agents.USER_AGENT_ALIASES, "safari", user_agents.UserAgentAlias("Safari", required=("Safari", "Version")))
+    assert {case["input"]: check_case(case) for case in CASES if check_case(case)} == {}
