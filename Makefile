@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test unit conformance integration lint sanity build demo lab-up lab-down clean
+.PHONY: setup test unit lint sanity build demo demo-local lab-up lab-down clean
 
 setup:
 	@bash scripts/setup.sh
@@ -25,7 +25,10 @@ build: setup
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/
 
 demo: setup
-	$(PY) examples/demo.py
+	$(PY) demo/local.py
+
+demo-local: setup
+	$(PY) demo/local.py
 
 lab-up: setup
 	$(VENV)/bin/drover lab up --hosts 5
