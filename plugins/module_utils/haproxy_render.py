@@ -241,9 +241,9 @@ def _test_terms(tests: list[Test]) -> list[str]:
     return [f"{{ var({t.var}) -m int lt {t.threshold} }}" for t in tests]
 
 
-def _use_backend(rule: Rule, options: RenderOptions, mode: str, guard: list[str]) -> str:
+def _use_backend(rule: Rule, guard: list[str]) -> str:
     terms = " ".join(guard + _test_terms(rule.tests))
-    target = rule.backend if rule.backend else f"%[{_lookup(options, rule.weighted, mode)}]"
+    target = rule.backend if rule.backend else f"%[var({rule.weighted.result_var})]"
     return f"use_backend {target} if {terms}" if terms else f"use_backend {target}"
 
 
@@ -262,25 +262,27 @@ def routing_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _Con
             lines.append(f"{request} set-var({test.var}) rand({PICK_RANGE}) if {expression}")
     if frontend.route_cookie:
         lines.append(f"{request} set-var(txn.{frontend.tag}_rc) req.cook({frontend.route_cookie})")
+    # Maps are looked up in set-var rules, never inside `use_backend %[...]`: HAProxy 2.6 parses those later, after
+    # `default-path config` has stopped applying, and would look for the map relative to its working directory.
     main = frontend.weighted
-    if frontend.stages:
-        lines.append(f"{request} set-var({frontend.stage_var}) {_lookup(options, main, mode)}")
-        for stage in frontend.stages:
-            lines.append(f"{request} set-var({stage.weighted.random_var}) rand({PICK_RANGE}) if {{ var({frontend.stage_var}) -m str {stage.token} }}")
+    lines.append(f"{request} set-var({main.result_var}) {_lookup(options, main, mode)}")
+    for rest in [r.weighted for r in frontend.rules if r.weighted is not None]:
+        lines.append(f"{request} set-var({rest.result_var}) {_lookup(options, rest, mode)}")
+    for stage in frontend.stages:
+        chosen = f"{{ var({main.result_var}) -m str {stage.token} }}"
+        lines.append(f"{request} set-var({stage.weighted.random_var}) rand({PICK_RANGE}) if {chosen}")
+        lines.append(f"{request} set-var({stage.weighted.result_var}) {_lookup(options, stage.weighted, mode)} if {chosen}")
     for sticky in frontend.sticky_routes:
         terms = " ".join(guard + [f"{{ var(txn.{frontend.tag}_rc) -m str {sticky.value} }}", f"{{ nbsrv({sticky.backend}) gt 0 }}"])
         lines.append(f"use_backend {sticky.backend} if {terms}")
     for rule in frontend.rules:
-        lines.append(_use_backend(rule, options, mode, guard))
+        lines.append(_use_backend(rule, guard))
     for stage in frontend.stages:
-        stage_guard = guard + [f"{{ var({frontend.stage_var}) -m str {stage.token} }}"]
+        stage_guard = guard + [f"{{ var({main.result_var}) -m str {stage.token} }}"]
         for rule in stage.rules:
-            lines.append(_use_backend(rule, options, mode, stage_guard))
-        lines.append(_use_backend(Rule(stage.route, [], weighted=stage.weighted), options, mode, stage_guard))
-    if frontend.stages:
-        final = f"use_backend %[var({frontend.stage_var})]"
-    else:
-        final = f"use_backend %[{_lookup(options, main, mode)}]"
+            lines.append(_use_backend(rule, stage_guard))
+        lines.append(_use_backend(Rule(stage.route, [], weighted=stage.weighted), stage_guard))
+    final = f"use_backend %[var({main.result_var})]"
     lines.append(f"{final} if {' '.join(guard)}" if guard else final)
     return lines
 

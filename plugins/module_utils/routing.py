@@ -144,10 +144,12 @@ class WeightedEntry:
 
 @dataclass
 class WeightedMap:
-    """A map file of integer ranges `lo:hi <target>` read with `rand(PICK_RANGE)` through `map_int`."""
+    """A map file of integer ranges `lo:hi <target>`: the number in `random_var` (a `rand(PICK_RANGE)` draw) is looked
+    up with `map_int` into `result_var`, the backend (or stage token) the request goes to."""
 
     name: str
     random_var: str
+    result_var: str
     entries: list[WeightedEntry] = field(default_factory=list)
 
     def ranges(self) -> list[tuple[int, int, str]]:
@@ -219,10 +221,6 @@ class FrontendPlan:
     @property
     def pick_var(self) -> str:
         return "txn.drover_pick"
-
-    @property
-    def stage_var(self) -> str:
-        return f"txn.{self.tag}_stage"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -696,7 +694,7 @@ class _Flattener:
             random_var = f"txn.{self.plan.tag}_pick{suffix}"
         units = to_units([e[2] for e in entries])
         total = sum(e[2] for e in entries)
-        weighted = WeightedMap(name=name, random_var=random_var)
+        weighted = WeightedMap(name=name, random_var=random_var, result_var=f"txn.{self.plan.tag}_to{suffix}")
         for (target, route, percent, label), share in zip(entries, units):
             effective = percent * 100.0 / total if total > 0 else 0.0
             weighted.entries.append(WeightedEntry(target=target, route=route, percent=round(effective, 4), units=share, label=label))

@@ -1,0 +1,265 @@
+# -*- coding: utf-8 -*-
+"""The HAProxy renderer: golden files, determinism, weights only in maps, slots, options, and the real `haproxy -c`.
+
+Golden files live in tests/unit/golden/; regenerate them with `DROVER_UPDATE_GOLDEN=1 pytest tests/unit/test_render.py`
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError, DslError
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render, weights_map
+from ansible_collections.drover.fleet.plugins.module_utils.model import HealthCheck, Instance, Port
+from ansible_collections.drover.fleet.plugins.module_utils.reader import load_paths
+from ansible_collections.drover.fleet.tests.haproxy_harness import haproxy_check, write_files
+from ansible_collections.drover.fleet.tests.routing_fixtures import TCP, external_gateway, rewrite, route, sava, standalone
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yml"))
+GOLDEN = Path(__file__).resolve().parent / "golden"
+UPDATE = os.environ.get("DROVER_UPDATE_GOLDEN") == "1"
+OPTIONS = RenderOptions(dynamic_cookie_key="golden-cookie-key", virtual_hosts_bind="0.0.0.0:8088")
+SAVA_INSTANCES = {
+    "sava/sava/sava:1.0.0": [Instance(1, "10.0.0.11", 31001), Instance(3, "10.0.0.12", 31002)],
+    "sava/sava/sava:1.1.0": [Instance(1, "10.0.0.13", 31003)],
+}
+needs_haproxy = pytest.mark.skipif(shutil.which("haproxy") is None, reason="HAProxy is not installed: run `make setup`")
+
+
+def golden_text(files: dict) -> str:
+    """All rendered files in one text: haproxy.cfg, then each map after a marker line."""
+    parts = [files["haproxy.cfg"]]
+    for name in sorted(n for n in files if n != "haproxy.cfg"):
+        parts.append(f"#### {name}\n{files[name]}")
+    return "".join(parts)
+
+
+def check_golden(name: str, files: dict) -> None:
+    path = GOLDEN / f"{name}.cfg"
+    text = golden_text(files)
+    if UPDATE:
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"no golden file {path.name}: run with DROVER_UPDATE_GOLDEN=1 and review it"
+    assert text == path.read_text(), f"{path.name} differs: if the change is intended, regenerate with DROVER_UPDATE_GOLDEN=1"
+
+
+def assert_haproxy_accepts(files: dict, directory: Path) -> None:
+    write_files(files, directory)
+    result = haproxy_check(directory)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Configuration file is valid" in result.stdout + result.stderr
+
+
+# -- examples -----------------------------------------------------------------------------------------------------------
+
+def test_there_are_examples():
+    names = {p.stem for p in EXAMPLES}
+    assert {"sava-canary", "gateway-external", "gateway-tcp", "sticky-instance", "gateway-rewrites-balance"} <= names
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_example_matches_its_golden_file(example):
+    check_golden(example.stem, render(load_paths([str(example)]), OPTIONS).files)
+
+
+def test_sava_with_running_instances_matches_its_golden_file():
+    options = RenderOptions(bind_address="127.0.0.1", stats_bind="127.0.0.1:8404", retry_on="conn-failure empty-response")
+    check_golden("sava-with-instances", render(load_paths([str(ROOT / "examples" / "sava-canary.yml")]), options, SAVA_INSTANCES).files)
+
+
+@needs_haproxy
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_example_is_accepted_by_real_haproxy(example, tmp_path):
+    options = RenderOptions(dynamic_cookie_key="check-cookie-key", virtual_hosts_bind="127.0.0.1:8088", stats_bind="127.0.0.1:8404",
+                            admin_socket=str(tmp_path / "admin.sock"), server_state_file=str(tmp_path / "state"))
+    assert_haproxy_accepts(render(load_paths([str(example)]), options).files, tmp_path)
+
+
+@needs_haproxy
+def test_all_examples_together_are_accepted_by_real_haproxy(tmp_path):
+    artifacts = load_paths([str(p) for p in EXAMPLES])
+    rendered = render(artifacts, RenderOptions(dynamic_cookie_key="check-cookie-key", virtual_hosts_bind="127.0.0.1:8088"), SAVA_INSTANCES)
+    assert len(rendered.frontends) == len(EXAMPLES)
+    assert_haproxy_accepts(rendered.files, tmp_path)
+
+
+# -- determinism and weights ----------------------------------------------------------------------------------------------
+
+def test_rendering_is_deterministic():
+    paths = [str(p) for p in EXAMPLES]
+    assert render(load_paths(paths), OPTIONS, SAVA_INSTANCES).files == render(load_paths(paths), OPTIONS, SAVA_INSTANCES).files
+
+
+def test_weights_only_change_the_maps():
+    before = render(sava(weights=(90, 10)), OPTIONS)
+    after = render(sava(weights=(35.5, 64.5)), OPTIONS)
+    assert after.config == before.config
+    [(path, text)] = after.maps.items()
+    assert path.startswith("maps/") and path in before.maps
+    assert text.splitlines() == [f"0:3549 {after.frontends[0].backends[0].name}", f"3550:9999 {after.frontends[0].backends[1].name}"]
+    assert weights_map(sava(weights=(35.5, 64.5)), OPTIONS) == after.maps
+
+
+def test_maps_dir_option():
+    rendered = render(sava(), RenderOptions(maps_dir="weights"))
+    [path] = rendered.maps
+    assert path.startswith("weights/") and f"map_int({path}," in rendered.config
+
+
+# -- frontends --------------------------------------------------------------------------------------------------------------
+
+def test_frontend_routes_in_one_hop():
+    config = render(sava(), OPTIONS).config
+    assert config.count("\nfrontend ") == 1 and "unix@" not in config and "send-proxy" not in config
+    frontend = config[config.index("\nfrontend "):config.index("\nbackend ")]
+    lines = [line.strip() for line in frontend.splitlines()]
+    sticky = [i for i, line in enumerate(lines) if "nbsrv(" in line]
+    condition = next(i for i, line in enumerate(lines) if "-m int lt 5000" in line)
+    lookup = next(i for i, line in enumerate(lines) if "set-var(" in line and "var(txn.drover_pick),map_int(maps/" in line)
+    weighted = next(i for i, line in enumerate(lines) if line.startswith("use_backend %[var(txn."))
+    assert sticky and lookup < min(sticky) and max(sticky) < condition < weighted    # sticky, then conditions, then weights
+    assert weighted == max(i for i, line in enumerate(lines) if line.startswith("use_backend"))     # the last decision
+    assert any(line.startswith("http-response add-header Set-Cookie 'DRV_") for line in lines)
+
+
+def test_tcp_frontend_uses_content_rules_and_a_tcp_log_format():
+    config = render(standalone(external_gateway([7001, 7002], [40, 60], protocol=TCP)), OPTIONS).config
+    assert "tcp-request content set-var(txn.drover_pick) rand(10000)" in config
+    assert "mode tcp" in config and "log-format '{\"t\":\"%t\"" in config
+    assert "backend drover_unrouted_tcp" in config and "http-request" not in config.split("\nfrontend ")[1]
+
+
+def test_virtual_hosts_need_a_bind_address():
+    gateway = external_gateway([7001])
+    gateway.virtual_hosts = ["shop.example.com"]
+    without = render(standalone(gateway), RenderOptions())
+    assert "drover_virtual_hosts" not in without.config and "virtual_hosts_bind" in without.warnings[0]
+    with_bind = render(standalone(gateway), RenderOptions(virtual_hosts_bind="0.0.0.0:80"))
+    assert "frontend drover_virtual_hosts" in with_bind.config and "host_only -m str shop.example.com" in with_bind.config
+
+
+def test_user_agent_with_spaces_and_quotes_stays_one_word(tmp_path):
+    gateway = external_gateway([7001, 7002])
+    gateway.routes[1] = route("[127.0.0.1:7002]", condition="user-agent == \"Mozilla/5.0 (X11; it's) #1\"")
+    rendered = render(standalone(gateway), OPTIONS)
+    acl = next(line for line in rendered.config.splitlines() if "User-Agent" in line)
+    assert "'Mozilla/5.0 (X11; it'\\''s) #1'" in acl
+    if shutil.which("haproxy"):
+        assert_haproxy_accepts(rendered.files, tmp_path)
+
+
+def test_bad_condition_is_reported_at_the_route():
+    gateway = external_gateway([7001, 7002])
+    gateway.routes[1] = route("[127.0.0.1:7002]", condition="user-agent ==")
+    with pytest.raises(DslError) as caught:
+        render(standalone(gateway), OPTIONS)
+    [issue] = caught.value.issues
+    assert issue.code == "InvalidCondition" and issue.origin.path == "routes[[127.0.0.1:7002]]"
+
+
+# -- backends and slots -------------------------------------------------------------------------------------------------------
+
+def backend_block(config: str, target: str) -> list[str]:
+    start = config.index(f"# route target {target}\n")
+    end = config.find("\n\n", start)
+    return [line.strip() for line in config[start:end if end > 0 else None].splitlines()[2:]]
+
+
+def test_instances_fill_their_slots_and_the_rest_are_disabled():
+    config = render(sava(), OPTIONS, SAVA_INSTANCES).config
+    lines = backend_block(config, "sava/sava/sava:1.0.0")
+    servers = [line for line in lines if line.startswith("server ")]
+    assert servers[:3] == ["server slot1 10.0.0.11:31001", "server slot2 0.0.0.0:0 disabled", "server slot3 10.0.0.12:31002"]
+    assert len(servers) == 8 and all(s.endswith("0.0.0.0:0 disabled") for s in servers[3:])
+    assert "option httpchk GET /health" in lines and "http-check expect status 200-399" in lines
+    assert "default-server check inter 3000 fall 2 rise 2" in lines and "timeout check 1000" in lines
+
+
+def test_an_instance_beyond_the_slots_adds_slots():
+    instances = {"sava/sava/sava:1.0.0": [Instance(11, "10.0.0.11", 31001)]}
+    servers = [line for line in backend_block(render(sava(), OPTIONS, instances).config, "sava/sava/sava:1.0.0") if line.startswith("server ")]
+    assert len(servers) == 11 and servers[-1] == "server slot11 10.0.0.11:31001"
+
+
+@pytest.mark.parametrize("instance, message", [
+    (Instance(0, "10.0.0.1", 80), "slot"),
+    (Instance(1, "10.0.0.1\nserver evil 1.2.3.4:80", 80), "address"),
+    (Instance(1, "10.0.0.1", 70000), "port"),
+])
+def test_bad_instances_are_refused(instance, message):
+    with pytest.raises(DroverError, match=message):
+        render(sava(), OPTIONS, {"sava/sava/sava:1.0.0": [instance]})
+
+
+def test_duplicate_slots_are_refused():
+    with pytest.raises(DroverError, match="unique"):
+        render(sava(), OPTIONS, {"sava/sava/sava:1.0.0": [Instance(1, "10.0.0.1", 80), Instance(1, "10.0.0.2", 80)]})
+
+
+def test_sticky_instance_needs_a_cookie_key():
+    with pytest.raises(DroverError, match="dynamic_cookie_key"):
+        render(sava(sticky="instance"), RenderOptions())
+    config = render(sava(sticky="instance"), RenderOptions(dynamic_cookie_key="s3cret-key"), SAVA_INSTANCES).config
+    lines = backend_block(config, "sava/sava/sava:1.0.0")
+    assert any(line.startswith("cookie DRVI_") and line.endswith(" insert indirect nocache dynamic") for line in lines)
+    assert "dynamic-cookie-key s3cret-key" in lines
+
+
+def test_health_check_on_another_port_uses_that_port():
+    artifacts = sava()
+    breed = artifacts.blueprints["sava"].clusters[0].services[0].breed
+    breed.ports.append(Port("admin", 8081))
+    breed.health_checks = [HealthCheck(path="/status", port="admin", interval=10, timeout=2, failures=3)]
+    lines = backend_block(render(artifacts, OPTIONS).config, "sava/sava/sava:1.0.0/webport")   # several ports: named
+    assert "option httpchk GET /status" in lines
+    assert "default-server check inter 10000 fall 3 rise 2 port 8081" in lines
+
+
+def test_balance_and_rewrites_reach_the_backend():
+    gateway = external_gateway([7001], balance="hdr(X-User)", rewrites=[rewrite("/new%[path]", "{ path_beg /old } !{ method POST }")])
+    lines = backend_block(render(standalone(gateway), OPTIONS).config, "[127.0.0.1:7001]")
+    assert "balance hdr(X-User)" in lines and "hash-type consistent" in lines
+    assert "http-request set-path /new%[path] if { path_beg /old } !{ method POST }" in lines
+
+
+# -- options and templates ----------------------------------------------------------------------------------------------------
+
+def test_global_section_fits_master_worker():
+    config = render(sava(), RenderOptions(admin_socket="/run/drover/admin.sock", server_state_file="/var/lib/drover/state",
+                                          hard_stop_after="2m", log_target="/dev/log local0")).config
+    for line in ("stats socket /run/drover/admin.sock mode 600 level admin expose-fd listeners", "server-state-file /var/lib/drover/state",
+                 "hard-stop-after 2m", "default-path config", "log /dev/log local0", "load-server-state-from-file global",
+                 "option redispatch", "retries 3"):
+        assert f"\n    {line}\n" in config
+    assert "master-worker" not in [line.strip() for line in config.splitlines()]    # -W on the command line instead
+
+
+@pytest.mark.parametrize("field, value", [
+    ("timeout_client", "30 s"),
+    ("bind_address", "0.0.0.0\nfrontend x"),
+    ("admin_socket", "/run/a.sock\nstats socket /tmp/b"),
+    ("stats_bind", "8404"),
+    ("maps_dir", "../maps"),
+    ("dynamic_cookie_key", "short"),
+    ("default_slots", 0),
+])
+def test_bad_options_are_refused(field, value):
+    with pytest.raises(DroverError, match=f"RenderOptions.{field}"):
+        render(sava(), RenderOptions(**{field: value}))
+
+
+def test_user_template(tmp_path):
+    template = tmp_path / "mine.j2"
+    template.write_text("{% for f in frontends %}{{ f.name }}\n{% endfor %}")
+    rendered = render(sava(), RenderOptions(template_path=str(template)))
+    assert rendered.config == f"{rendered.frontends[0].name}\n" and rendered.maps
+    template.write_text("changed {{ frontends | length }}\n")
+    os.utime(template, ns=(1, 1))    # a new modification time makes the cached template stale
+    assert render(sava(), RenderOptions(template_path=str(template))).config == "changed 1\n"
