@@ -97,14 +97,17 @@ def compiled_truth_table(compiled, atoms: list) -> list[bool]:
     literals = {name: definition_atom(definition) for name, definition in compiled.acls}
     table = []
     for values in itertools.product((False, True), repeat=len(atoms)):
-        assignment = dict(zip(atoms, values))
-
-        def truth(name, assignment=assignment):
-            atom, holds = literals[name]
-            return assignment[atom] == holds
-
-        table.append(evaluate_expression(compiled.expression, truth))
+        table.append(evaluate_expression(compiled.expression, _acl_truth(literals, dict(zip(atoms, values)))))
     return table
+
+
+def _acl_truth(literals: dict, assignment: dict):
+    """ACL name -> its value when each atom has the value in `assignment`."""
+    def truth(name: str) -> bool:
+        atom, holds = literals[name]
+        return assignment[atom] == holds
+
+    return truth
 
 
 def vamp_truth_table(acl_structure, atoms: list) -> list[bool]:

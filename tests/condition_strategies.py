@@ -89,10 +89,10 @@ def requests_for(draw, tree, count: int = 4) -> list:
     host_choices = [text for text in texts if re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", text) and ("." in text or ":" in text)]
     host_choices += ["example.com", "other.org:81"]
     requests = []
-    for _ in range(count):
+    for _request in range(count):
         headers = [(draw(st.sampled_from(header_names)), draw(st.sampled_from(texts)) + draw(st.sampled_from(["", " x", ", y"])))
-                   for _ in range(draw(st.integers(0, 3)))]
-        cookies = [(draw(st.sampled_from(names)), draw(st.sampled_from(cookie_values))) for _ in range(draw(st.integers(0, 3)))]
+                   for _header in range(draw(st.integers(0, 3)))]
+        cookies = [(draw(st.sampled_from(names)), draw(st.sampled_from(cookie_values))) for _cookie in range(draw(st.integers(0, 3)))]
         cookies = [(name, value) for name, value in cookies if not name.startswith("$")]
         requests.append(Request(host=draw(st.sampled_from(host_choices)), headers=headers, cookies=cookies))
     return requests

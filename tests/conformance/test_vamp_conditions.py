@@ -106,7 +106,7 @@ def check_case(case) -> list[str]:
     if is_fallback != (case["structure_source"] == "fallback"):
         problems.append(f"implicit raw ACL is {is_fallback}, structure_source is {case['structure_source']}")
     if "acl_structure" in case:
-        ours = [definition_atom(definition)[0] for _, definition in compiled.acls]
+        ours = [definition_atom(definition)[0] for definition in dict(compiled.acls).values()]
         atoms = list(dict.fromkeys(vamp_atoms(case["acl_structure"]) + ours))
         if compiled_truth_table(compiled, atoms) != vamp_truth_table(case["acl_structure"], atoms):
             problems.append(f"truth table of {compiled.expression!r} over {atoms} differs from {case['acl_structure']}")

@@ -109,7 +109,7 @@ CASES = [
 def _reserve_ports(count: int) -> list[int]:
     """Distinct free ports: all sockets stay bound until every port is known."""
     with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        sockets = [stack.enter_context(socket.socket()) for _port in range(count)]
         for sock in sockets:
             sock.bind(("127.0.0.1", 0))
         return [sock.getsockname()[1] for sock in sockets]
@@ -183,7 +183,7 @@ def send(port: int, request: Request) -> str:
 
 
 def test_conditions_choose_the_right_branch(run_haproxy):
-    compiled = [compile_condition(text) for text, _ in CASES]
+    compiled = [compile_condition(text) for text, _requests in CASES]
     ports = run_haproxy(compiled)
     failures = []
     for (text, requests), port in zip(CASES, ports):
@@ -201,7 +201,7 @@ def test_conditions_choose_the_right_branch(run_haproxy):
 @given(st.data())
 def test_haproxy_agrees_with_the_model_on_random_conditions(run_haproxy, data):
     cases = []
-    for _ in range(8):
+    for _condition in range(8):
         tree = data.draw(trees())
         try:
             compiled = compile_tree(tree)
@@ -210,7 +210,7 @@ def test_haproxy_agrees_with_the_model_on_random_conditions(run_haproxy, data):
         cases.append((tree, compiled, data.draw(requests_for(tree, count=5))))
     if not cases:
         return
-    ports = run_haproxy([compiled for _, compiled, _ in cases])
+    ports = run_haproxy([compiled for _tree, compiled, _requests in cases])
     for (tree, compiled, requests), port in zip(cases, ports):
         for request in requests:
             observed = send(port, request) == "matched"

@@ -216,7 +216,7 @@ def test_normal_form_drops_repeats_contradictions_and_absorbed_alternatives():
 
 def test_identical_leaves_share_one_acl():
     compiled = compile_condition("has cookie a and has header h or has cookie a and not has header h or host == x")
-    definitions = [definition for _, definition in compiled.acls]
+    definitions = list(dict(compiled.acls).values())
     assert len(definitions) == len(set(definitions)) == 3
 
 
@@ -226,7 +226,7 @@ def test_names_are_stable_and_prefixed():
     assert compile_condition(text) == first
     assert repr(compile_condition(text).acls) == repr(first.acls)
     assert all(name == acl_name(definition) and name.startswith("acl_") and len(name) == 20 for name, definition in first.acls)
-    assert all(name.startswith("route_7.b:") for name, _ in compile_condition(text, acl_prefix="route_7.b:").acls)
+    assert all(name.startswith("route_7.b:") for name in dict(compile_condition(text, acl_prefix="route_7.b:").acls))
     # Whitespace, case of keywords and quoting style do not change the output.
     assert compile_condition("( USER-AGENT = chrome OR useragent IS \"a b\" ) AND COOKIE s HAS '1' OR host = example.com") == first
 
@@ -401,7 +401,7 @@ def _assert_safe_lines(compiled: CompiledCondition) -> None:
         words = split_words(line, allow_comment=False, allow_environment=False)
         assert len(words) <= 64 and words[0] == "acl"
     for alternative in parse_expression(compiled.expression):
-        assert all(name in dict(compiled.acls) for name, _ in alternative)
+        assert all(name in dict(compiled.acls) for name, _holds in alternative)
     assert len(compiled.expression.split()) <= 48
 
 
