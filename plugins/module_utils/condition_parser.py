@@ -23,7 +23,9 @@ in VAMP.
 
 Values may contain any printable character (they are quoted for HAProxy by the compiler), but never control or
 line-break characters. Raw ACLs inside `<...>` must stay one valid HAProxy line fragment: balanced quotes, no
-comment, no environment variable, no control character, at most 62 words.
+comment, no environment variable, no control character, at most 62 words. A raw ACL is HAProxy configuration text
+and is trusted as such (any fetch, flag or pattern file HAProxy accepts); these checks only keep it inside its own
+`acl` line, and `haproxy -c` validates it with the rest of the configuration.
 
 Fallback, as VAMP does: when the whole text is not condition syntax, VAMP uses it as one raw HAProxy ACL. Here
 that fallback is taken only when the text looks like an ACL: its first word starts with a known HAProxy 2.6 sample
