@@ -12,7 +12,6 @@ The corpus is never copied: it is read from <repo>/../shared/vamp-conformance, o
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -34,8 +33,9 @@ from ansible_collections.drover.fleet.plugins.module_utils.conditions import (
     parse_condition,
 )
 from ansible_collections.drover.fleet.tests.acl_semantics import compiled_truth_table, definition_atom, vamp_atoms, vamp_truth_table
+from ansible_collections.drover.fleet.tests.conformance.conftest import locate_vamp_corpus
 
-CORPUS = Path(os.environ.get("DROVER_VAMP_CORPUS") or Path(__file__).resolve().parents[2].parent / "shared" / "vamp-conformance")
+CORPUS = locate_vamp_corpus()
 CONDITIONS_FILE = CORPUS / "conditions.yaml"
 REQUIRED_AGREEMENT = 0.90
 
@@ -44,7 +44,7 @@ _CHROME = ("drover's Chrome alias excludes Edge (user agents containing 'Edg'), 
 _SAFARI = ("drover's Safari alias also excludes user agents containing 'Chrome' (Android WebViews) or 'Edg' (Edge on iOS), "
            "which also send 'Safari' and 'Version'; VAMP's Safari only required 'Safari' and 'Version'")
 # Deliberate differences, by input. The suite fails if one disappears or a new one appears, so this list stays true.
-KNOWN_DIFFERENCES = {
+KNOWN_DISAGREEMENTS = {
     "not <hdr_sub(user-agent) Android> and User-Agent != Chrome": _CHROME,
     "not <hdr_sub(user-agent) Android> or User-Agent != Chrome": _CHROME,
     "(User-Agent = Chrome OR User-Agent = Firefox) AND has cookie vamp": _CHROME,
@@ -119,13 +119,20 @@ def _case_id(case) -> str:
     return f"{case['spec']}:{case['input']}"
 
 
+def _case_params() -> list:
+    """Each case; the documented disagreements are xfail(strict=True), so one that starts agreeing fails the run."""
+    params = []
+    for case in CASES:
+        known = KNOWN_DISAGREEMENTS.get(case["input"])
+        marks = [pytest.mark.xfail(strict=True, reason=known)] if known else []
+        params.append(pytest.param(case, id=_case_id(case), marks=marks))
+    return params
+
+
 @needs_corpus
-@pytest.mark.parametrize("case", CASES, ids=_case_id)
+@pytest.mark.parametrize("case", _case_params())
 def test_vamp_condition_case(case):
     problems = check_case(case)
-    if case["input"] in KNOWN_DIFFERENCES:
-        assert problems, f"documented as different from VAMP but now agrees; remove it from KNOWN_DIFFERENCES: {case['input']!r}"
-        pytest.xfail(KNOWN_DIFFERENCES[case["input"]])
     assert not problems, "; ".join(problems)
 
 
@@ -141,9 +148,9 @@ def test_vamp_condition_agreement(capsys):
     with capsys.disabled():
         print(f"\nVAMP condition conformance: {agreeing}/{len(CASES)} cases agree ({rate:.1%})")
         for text, problems in disagreements.items():
-            print(f"  differs: {text!r}: {KNOWN_DIFFERENCES.get(text, 'UNEXPECTED')}; {problems[0]}")
+            print(f"  differs: {text!r}: {KNOWN_DISAGREEMENTS.get(text, 'UNEXPECTED')}; {problems[0]}")
     assert rate >= REQUIRED_AGREEMENT
-    assert set(disagreements) == set(KNOWN_DIFFERENCES), "the list of deliberate differences is out of date"
+    assert set(disagreements) == set(KNOWN_DISAGREEMENTS), "the list of deliberate differences is out of date"
 
 
 def test_corpus_location_is_outside_the_project():

@@ -11,10 +11,9 @@ tests of tests/unit/test_conditions.py rely on.
 from __future__ import annotations
 
 import http.client
-import shutil
 import socket
-import subprocess
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +22,7 @@ from hypothesis import strategies as st
 from ansible_collections.drover.fleet.plugins.module_utils.conditions import ConditionError, compile_condition, compile_tree, parse_condition
 from ansible_collections.drover.fleet.tests.acl_semantics import Request, tree_matches
 from ansible_collections.drover.fleet.tests.condition_strategies import requests_for, trees
-from ansible_collections.drover.fleet.tests.helpers import port_is_open, wait_for
+from ansible_collections.drover.fleet.tests.haproxy_harness import haproxy_check, start_haproxy, write_files
 
 pytestmark = pytest.mark.haproxy
 
@@ -115,8 +114,9 @@ def _reserve_ports(count: int) -> list[int]:
         return [sock.getsockname()[1] for sock in sockets]
 
 
-def _config(compiled_conditions: list, ports: list[int]) -> str:
-    lines = ["global", "    maxconn 200", "defaults", "    mode http", "    timeout connect 2s", "    timeout client 5s", "    timeout server 5s"]
+def _config(compiled_conditions: list, ports: list[int], admin_socket: Path) -> str:
+    lines = ["global", f"    stats socket {admin_socket} mode 600 level admin", "    maxconn 200",
+             "defaults", "    mode http", "    timeout connect 2s", "    timeout client 5s", "    timeout server 5s"]
     for index, (compiled, port) in enumerate(zip(compiled_conditions, ports)):
         lines += [f"frontend condition_{index}", f"    bind 127.0.0.1:{port}"]
         lines += [f"    {line}" for line in compiled.acl_lines()]
@@ -127,43 +127,24 @@ def _config(compiled_conditions: list, ports: list[int]) -> str:
 
 @pytest.fixture(name="run_haproxy")
 def fixture_run_haproxy(tmp_path):
-    """Starts HAProxy with one frontend per compiled condition and returns their ports.
+    """Starts HAProxy (tests/haproxy_harness.py: master-worker, stopped by pid) with one frontend per compiled
+    condition, and returns their ports. Each call first stops the HAProxy of the previous call."""
+    runs = []
+    with ExitStack() as running:
+        def start(compiled_conditions: list) -> list[int]:
+            running.close()
+            directory = tmp_path / f"run{len(runs)}"
+            directory.mkdir()
+            ports = _reserve_ports(len(compiled_conditions))
+            admin_socket = directory / "admin.sock"
+            files = {"haproxy.cfg": _config(compiled_conditions, ports, admin_socket)}
+            write_files(files, directory)
+            check = haproxy_check(directory)
+            assert check.returncode == 0, check.stdout + check.stderr
+            runs.append(running.enter_context(start_haproxy(files, directory, str(admin_socket), ports)))
+            return ports
 
-    Each call first stops the HAProxy the previous call started; teardown stops the last one. Only processes this
-    fixture started are signalled, by their own handle.
-    """
-    binary = shutil.which("haproxy")
-    assert binary, "haproxy 2.6 must be installed (scripts/setup.sh installs it)"
-    running = []
-
-    def stop_running():
-        while running:
-            process = running.pop()
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-            process.stderr.close()
-
-    def start(compiled_conditions: list) -> list[int]:
-        stop_running()
-        ports = _reserve_ports(len(compiled_conditions))
-        config = tmp_path / "haproxy.cfg"
-        config.write_text(_config(compiled_conditions, ports), encoding="utf-8")
-        check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, text=True, timeout=30, check=False)
-        assert check.returncode == 0, check.stdout + check.stderr
-        process = subprocess.Popen([binary, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        running.append(process)
-        wait_for(lambda: process.poll() is not None or all(port_is_open(port) for port in ports), timeout=10, message="haproxy listening")
-        assert process.poll() is None, process.stderr.read().decode(errors="replace")
-        return ports
-
-    try:
         yield start
-    finally:
-        stop_running()
 
 
 def send(port: int, request: Request) -> str:

@@ -8,7 +8,6 @@ tests/acl_semantics.py, and against a running HAProxy in tests/integration/test_
 from __future__ import annotations
 
 import string
-import subprocess
 
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -43,6 +42,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy_quoting impor
 )
 from ansible_collections.drover.fleet.tests.acl_semantics import Request, compiled_matches, definition_atom, parse_expression, tree_matches
 from ansible_collections.drover.fleet.tests.condition_strategies import ALIASES, TCHAR_SPECIALS, leaves, raw_leaves, tree_and_requests, trees
+from ansible_collections.drover.fleet.tests.haproxy_harness import haproxy_check, write_files
 
 UA = UserAgent
 
@@ -380,9 +380,9 @@ def test_compiled_lines_pass_haproxy_check(tmp_path_factory, forest):
     event(f"{len(compiled)} conditions in one config")
     for condition in compiled:
         _assert_safe_lines(condition)
-    config = tmp_path_factory.mktemp("haproxy") / "haproxy.cfg"
-    config.write_text(_minimal_config(compiled), encoding="utf-8")
-    check = subprocess.run(["haproxy", "-c", "-f", str(config)], capture_output=True, text=True, timeout=30, check=False)
+    directory = tmp_path_factory.mktemp("haproxy")
+    write_files({"haproxy.cfg": _minimal_config(compiled)}, directory)
+    check = haproxy_check(directory)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "[WARNING]" not in check.stdout + check.stderr, check.stdout + check.stderr
 
@@ -390,9 +390,8 @@ def test_compiled_lines_pass_haproxy_check(tmp_path_factory, forest):
 def test_haproxy_check_sees_each_rule_as_one_line(tmp_path):
     """Control: the same values unquoted would break the line, which is what quoting prevents."""
     unsafe = "frontend fe\n    mode http\n    bind 127.0.0.1:1\n    acl a req.fhdr(User-Agent) -m sub it's\n"
-    config = tmp_path / "unsafe.cfg"
-    config.write_text("defaults\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n" + unsafe, encoding="utf-8")
-    assert subprocess.run(["haproxy", "-c", "-f", str(config)], capture_output=True, check=False, timeout=30).returncode != 0
+    write_files({"haproxy.cfg": "defaults\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n" + unsafe}, tmp_path)
+    assert haproxy_check(tmp_path).returncode != 0
 
 
 def _assert_safe_lines(compiled: CompiledCondition) -> None:
