@@ -317,6 +317,9 @@ class _Planner:
         self.default_slots = default_slots
         self.issues = IssueCollector()
         self.backends: dict[tuple, BackendPlan] = {}
+        self.backends_by_name: dict[str, BackendPlan] = {}
+        self._maxima: dict[int, dict] = {}
+        self._clusters: dict[int, dict] = {}
 
     # -- references ---------------------------------------------------------------------------------------------------
 
@@ -336,7 +339,8 @@ class _Planner:
 
     # -- slots ----------------------------------------------------------------------------------------------------------
 
-    def _escalation_maxima(self, escalations: list, cluster_name: str, owner: str, seen: set) -> list[float]:
+    def _escalation_maxima(self, escalations: list, owner: str, seen: set) -> list[tuple[float, str]]:
+        """(maximum, target cluster) of every scale_instances escalation, groups included."""
         maxima = []
         for item in escalations:
             escalation = self._deref(item, self.artifacts.escalations, Origin())
@@ -344,11 +348,9 @@ class _Planner:
                 continue
             seen.add(id(escalation))
             if escalation.is_group:
-                maxima.extend(self._escalation_maxima(escalation.escalations, cluster_name, owner, seen))
+                maxima.extend(self._escalation_maxima(escalation.escalations, owner, seen))
             elif escalation.type == "scale_instances" and escalation.maximum is not None:
-                target = escalation.target or owner
-                if target == cluster_name:
-                    maxima.append(escalation.maximum)
+                maxima.append((escalation.maximum, escalation.target or owner))
         return maxima
 
     def _sla_escalations(self, cluster: Cluster) -> list:
@@ -360,12 +362,21 @@ class _Planner:
             escalations = escalations + list(sla.escalations)
         return escalations
 
+    def _scale_maxima(self, blueprint: Blueprint) -> dict[str, list[float]]:
+        """{cluster name: scale_instances maxima of every escalation that targets it}, computed once per blueprint."""
+        cached = self._maxima.get(id(blueprint))
+        if cached is None:
+            cached = {}
+            for owner in blueprint.clusters:
+                for maximum, target in self._escalation_maxima(self._sla_escalations(owner), owner.name, set()):
+                    cached.setdefault(target, []).append(maximum)
+            self._maxima[id(blueprint)] = cached
+        return cached
+
     def slot_count(self, blueprint: Blueprint, cluster: Cluster, service: Service) -> int:
         """The most instances the SLA may scale this cluster to (escalations of any cluster of the blueprint that
         target it, groups included), and at least the scale's instances; without an SLA maximum, the default."""
-        maxima = []
-        for owner in blueprint.clusters:
-            maxima.extend(self._escalation_maxima(self._sla_escalations(owner), cluster.name, owner.name, set()))
+        maxima = self._scale_maxima(blueprint).get(cluster.name, [])
         scale = self._deref(service.scale, self.artifacts.scales, service.origin) if service.scale is not None else None
         instances = scale.instances if isinstance(scale, Scale) else 0
         if maxima:
@@ -481,13 +492,19 @@ class _Planner:
         elif blueprint is not None:
             candidates = [blueprint]
         else:
-            candidates = [bp for _, bp in sorted(self.artifacts.blueprints.items()) if bp.cluster(cluster_name) is not None]
-        candidates = [bp for bp in candidates if bp.cluster(cluster_name) is not None]
+            candidates = [bp for _, bp in sorted(self.artifacts.blueprints.items())]
+        candidates = [bp for bp in candidates if self.cluster(bp, cluster_name) is not None]
         if len(candidates) != 1:
             why = "no loaded blueprint has this cluster" if not candidates else "several blueprints have this cluster; write deployment/cluster/port"
             self.issues.error(route.origin, f"route target not found: {why}", "UnresolvedGatewayPortError", route.path)
             return None
-        return candidates[0], candidates[0].cluster(cluster_name), port_name
+        return candidates[0], self.cluster(candidates[0], cluster_name), port_name
+
+    def cluster(self, blueprint: Blueprint, name: str) -> Cluster | None:
+        clusters = self._clusters.get(id(blueprint))
+        if clusters is None:
+            clusters = self._clusters[id(blueprint)] = {c.name: c for c in blueprint.clusters}
+        return clusters.get(name)
 
     def cluster_node(self, route: Route, label: str, percent: float, blueprint: Blueprint, cluster: Cluster, port_name: str | None) -> _Node | None:
         gateway = self._cluster_gateway(cluster, port_name)
@@ -570,6 +587,7 @@ class _Planner:
         if plan.sticky_instance:
             plan.instance_cookie = f"DRVI_{short_hash('instance', name, length=8)}"
         self.backends[key] = plan
+        self.backends_by_name[name] = plan
         return plan
 
     # -- frontends ------------------------------------------------------------------------------------------------------
@@ -708,7 +726,7 @@ class _Flattener:
             if rule.backend:
                 names.add(rule.backend)
         names.update(s.backend for s in self.plan.sticky_routes)
-        return sorted((b for b in self.planner.backends.values() if b.name in names), key=lambda b: b.name)
+        return [self.planner.backends_by_name[name] for name in sorted(names) if name in self.planner.backends_by_name]
 
 
 def _frontend_sources(artifacts: ArtifactSet):
