@@ -59,6 +59,14 @@ options:
       - HAProxy server slots of a service backend whose cluster has no SLA C(scale_instances) maximum.
       - Give the same value to the renderer.
     type: int
+  state:
+    description:
+      - V(present) plans the blueprint; V(absent) plans its removal (every container of the planned blueprints goes).
+      - V(current) plans a routing change only. Each service keeps the instances it runs, whatever its scale says, and
+        nothing starts.
+    type: str
+    choices: [present, absent, current]
+    default: present
 """
 
 EXAMPLES = r"""
@@ -116,7 +124,12 @@ _value:
       type: list
       elements: dict
     renderer_instances:
-      description: The instances by service key, the form the HAProxy renderer takes.
+      description:
+        - Every planned instance by service key, the form P(drover.fleet.haproxy_routing#module) takes.
+        - A breed with several ports also has C(<key>/<port name>) entries.
+      type: dict
+    running_instances:
+      description: Like RV(_value.renderer_instances), with only the instances already running (C(action=keep)).
       type: dict
 """
 
@@ -152,8 +165,11 @@ def _blueprints(value) -> list | None:
     raise AnsibleFilterError(f"drover.fleet.placement_plan: blueprint must be a name or a list of names, not {value!r}")
 
 
-def placement_plan(source, hosts, containers=None, blueprint=None, port_range="%d-%d" % DEFAULT_PORT_RANGE, desired_counts=None, default_slots=None):
+def placement_plan(source, hosts, containers=None, blueprint=None, port_range="%d-%d" % DEFAULT_PORT_RANGE, desired_counts=None, default_slots=None,
+                   state="present"):
     """The placement plan of `source` on `hosts`, given the `containers` running there."""
+    if state not in ("present", "absent", "current"):
+        raise AnsibleFilterError(f"drover.fleet.placement_plan: state must be present, absent or current, not {state!r}")
     if isinstance(hosts, list):
         hosts = {"*": hosts}
     if not isinstance(hosts, dict):
@@ -167,6 +183,8 @@ def placement_plan(source, hosts, containers=None, blueprint=None, port_range="%
             port_range=_port_range(port_range),
             default_slots=int(default_slots) if default_slots not in (None, "") else None,
             desired_counts={str(key): int(count) for key, count in (desired_counts or {}).items()},
+            absent=state == "absent",
+            current=state == "current",
         )
         plan = plan_placement(load_source(source), candidates_from_data(hosts), running_from_data(containers), _blueprints(blueprint), options)
     except (DroverError, ValueError) as exc:

@@ -207,16 +207,18 @@ class Plan:
     def changed(self) -> bool:
         return bool(self.start or self.remove)
 
-    def renderer_instances(self) -> dict:
-        """`{"<blueprint>/<cluster>/<service>": [Instance, ...]}`, the form `haproxy_render.render` takes. A breed with
-        several ports also gets `<key>/<port name>` entries, so each port's backend reaches that port's host port."""
+    def renderer_instances(self, actions: tuple = ("keep", "start")) -> dict:
+        """`{"<blueprint>/<cluster>/<service>": [Instance, ...]}`, the form `haproxy_render.render` takes, for the
+        instances with the given actions (`("keep",)`: only those running already). A breed with several ports also
+        gets `<key>/<port name>` entries, so each port's backend reaches that port's host port."""
         found = {}
         for service in self.services:
-            found[service.key] = [planned.instance() for planned in service.instances]
+            chosen = [planned for planned in service.instances if planned.action in actions]
+            found[service.key] = [planned.instance() for planned in chosen]
             names = service.instances[0].port_names if service.instances else {}
             if len(names) > 1:
                 for name in names:
-                    found[f"{service.key}/{name}"] = [planned.instance(name) for planned in service.instances]
+                    found[f"{service.key}/{name}"] = [planned.instance(name) for planned in chosen]
         return found
 
 
@@ -232,6 +234,8 @@ class PlacementOptions:
     name_prefix: str = "drover"
     # undeploy: every container of the planned blueprints goes, nothing starts
     absent: bool = False
+    # routing changes only: each service keeps the instances it runs, whatever its scale says; nothing starts
+    current: bool = False
 
 
 def service_key(blueprint: str, cluster: str, service: str) -> str:
@@ -270,6 +274,10 @@ def plan_placement(artifacts: ArtifactSet, candidates: dict, running: list, blue
         raise PlacementError(f"no blueprint named {', '.join(missing)}; the artifacts hold: {', '.join(sorted(artifacts.blueprints)) or 'none'}")
     ports = _PortBook(options.port_range, candidates, running)
     backends = backend_slots(artifacts, options.default_slots)
+    # drover containers per host, every blueprint's: new instances go where fewer run
+    fleet_load: dict = {}
+    for container in running:
+        fleet_load[container.host] = fleet_load.get(container.host, 0) + 1
     plan = Plan()
     wanted_keys = set()
     for blueprint in (artifacts.blueprints[name] for name in names):
@@ -279,7 +287,7 @@ def plan_placement(artifacts: ArtifactSet, candidates: dict, running: list, blue
                 spec = _ServiceSpec.build(artifacts, blueprint, cluster, service, options, backends)
                 wanted_keys.add(spec.key)
                 mine = [container for container in running if container.key == spec.key]
-                plan.services.append(_plan_service(spec, hosts, mine, ports, plan.remove, options))
+                plan.services.append(_plan_service(spec, hosts, mine, ports, fleet_load, plan.remove, options))
     for container in sorted(running, key=lambda item: (item.host, item.name)):
         if container.blueprint in names and container.key not in wanted_keys:
             plan.remove.append(Removal.of(container, "service no longer in the blueprint"))
@@ -401,7 +409,8 @@ class _PortBook:
         raise PlacementError(f"host {host} has no free port left in {self.low}-{self.high}")
 
 
-def _plan_service(spec: _ServiceSpec, hosts: list, mine: list, ports: _PortBook, removals: list, options: PlacementOptions) -> ServicePlan:
+def _plan_service(spec: _ServiceSpec, hosts: list, mine: list, ports: _PortBook, fleet_load: dict, removals: list,
+                  options: PlacementOptions) -> ServicePlan:
     by_name = {host.name: host for host in hosts}
     kept: dict = {}
     holding: set = set()
@@ -415,6 +424,8 @@ def _plan_service(spec: _ServiceSpec, hosts: list, mine: list, ports: _PortBook,
                 holding.add(container.slot)
         else:
             kept[container.slot] = container
+    if options.current:
+        spec.desired = len(kept)
     for slot in sorted(kept, reverse=True)[:max(0, len(kept) - spec.desired)]:
         container = kept.pop(slot)
         removals.append(Removal.of(container, "undeploy" if options.absent else "scale in", spec.key, slot))
@@ -430,7 +441,8 @@ def _plan_service(spec: _ServiceSpec, hosts: list, mine: list, ports: _PortBook,
     free = [slot for slot in range(1, spec.slots + 1) if slot not in kept]
     free.sort(key=lambda slot: (slot in holding, slot))
     for slot in free[:spec.desired - len(kept)]:
-        host = _least_loaded(hosts, service.instances, ports)
+        host = _least_loaded(hosts, service.instances, fleet_load)
+        fleet_load[host.name] = fleet_load.get(host.name, 0) + 1
         published = {port: ports.allocate(host.name) for port in spec.container_ports}
         service.instances.append(_instance(spec, slot, host, published, options, "start"))
     service.instances.sort(key=lambda planned: planned.slot)
@@ -451,18 +463,22 @@ def _unusable(container: RunningContainer, spec: _ServiceSpec, hosts: dict, kept
     return None
 
 
-def _least_loaded(hosts: list, placed: list, ports: _PortBook) -> HostCandidate:
-    """The host for a new instance: the zone with the fewest instances of this service, then the host with the fewest
-    instances of it, then the host with the fewest ports taken (a measure of everything else on it), then by name."""
+def _least_loaded(hosts: list, placed: list, fleet_load: dict) -> HostCandidate:
+    """The host for a new instance: the zone with the fewest instances of this service, then the zone with the fewest
+    drover containers of any service, then within it the host with the fewest instances of this service, then the host
+    with the fewest containers; names break ties."""
     zone_load: dict = {}
+    zone_fleet: dict = {}
     host_load: dict = {}
     for host in hosts:
         zone_load.setdefault(host.zone, 0)
+        zone_fleet[host.zone] = zone_fleet.get(host.zone, 0) + fleet_load.get(host.name, 0)
         host_load[host.name] = 0
     for instance in placed:
         zone_load[instance.zone] = zone_load.get(instance.zone, 0) + 1
         host_load[instance.host] = host_load.get(instance.host, 0) + 1
-    return min(hosts, key=lambda host: (zone_load[host.zone], host.zone, host_load[host.name], len(ports.taken.get(host.name, ())), host.name))
+    return min(hosts, key=lambda host: (zone_load[host.zone], zone_fleet[host.zone], host.zone, host_load[host.name],
+                                        fleet_load.get(host.name, 0), host.name))
 
 
 def _instance(spec: _ServiceSpec, slot: int, host: HostCandidate, published: dict, options: PlacementOptions, action: str) -> PlannedInstance:
@@ -503,8 +519,13 @@ def plan_data(plan: Plan) -> dict:
              "instances": [planned.container_name for planned in service.instances]}
             for service in plan.services
         ],
-        "renderer_instances": {key: [dict(vars(instance)) for instance in value] for key, value in plan.renderer_instances().items()},
+        "renderer_instances": _instances_data(plan.renderer_instances()),
+        "running_instances": _instances_data(plan.renderer_instances(("keep",))),
     }
+
+
+def _instances_data(instances: dict) -> dict:
+    return {key: [dict(vars(instance)) for instance in value] for key, value in instances.items()}
 
 
 def _instance_data(instance: PlannedInstance) -> dict:

@@ -271,6 +271,23 @@ def test_absent_removes_every_container_of_the_blueprint_and_starts_nothing():
     assert {(item.address, item.host_port) for item in gone.remove} == where and len(where) == len(running)
 
 
+def test_current_keeps_what_runs_whatever_the_scale_says():
+    candidates = hosts()
+    running, candidates = apply(plan_placement(artifacts(old=3, new=1), {"*": candidates}, []), candidates)
+    running = [item for item in running if item.name != "drover-shop-web-demo_1.0-2"]
+    plan = plan_placement(artifacts(old=1, new=4), {"*": candidates}, running, options=PlacementOptions(current=True))
+    assert not plan.changed
+    assert [item.slot for item in service(plan, KEY_OLD).instances] == [1, 3] and len(service(plan, KEY_NEW).instances) == 1
+
+
+def test_new_services_go_where_fewer_containers_run():
+    # the first service fills zone-a and zone-b; the second service's single instance goes to the emptier zone-c
+    plan = plan_placement(artifacts(old=2, new=1), {"*": hosts(count=3, zones=3)}, [])
+    zones = {item.service: item.zone for item in plan.instances if item.service == "demo:1.1"}
+    old_zones = sorted(item.zone for item in plan.instances if item.service == "demo:1.0")
+    assert zones["demo:1.1"] not in old_zones and len(set(old_zones)) == 2
+
+
 # ---- properties -----------------------------------------------------------------------------------------------
 
 fleets = st.fixed_dictionaries({

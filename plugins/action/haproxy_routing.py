@@ -1,0 +1,164 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of drover.fleet.haproxy_routing: render on the controller, apply with haproxy_config on the target."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
+from ansible_collections.drover.fleet.plugins.module_utils.model import Instance
+from ansible_collections.drover.fleet.plugins.module_utils.routing import DEFAULT_SLOTS
+from ansible_collections.drover.fleet.plugins.module_utils.sources import load_source
+
+MASK = "********"
+_COOKIE_KEY_LINE = re.compile(r"(dynamic-cookie-key\s+)\S+")
+# options this action takes itself; everything else in the spec goes to haproxy_config unchanged
+_RENDER_ONLY = ("artifacts", "instances", "server_state_file", "bind_address", "default_slots", "dynamic_cookie_key", "stats_bind", "render_options")
+_EXPLICIT_RENDER_OPTIONS = {"admin_socket", "server_state_file", "bind_address", "default_slots", "dynamic_cookie_key", "stats_bind"}
+
+ARGUMENT_SPEC = {
+    "artifacts": {"type": "raw", "required": True},
+    "instances": {"type": "dict", "default": {}},
+    "path": {"type": "path", "default": "/etc/haproxy/haproxy.cfg"},
+    "server_state_file": {"type": "path", "default": "/var/lib/haproxy/server-state"},
+    "bind_address": {"type": "str", "default": "0.0.0.0"},
+    "default_slots": {"type": "int", "default": DEFAULT_SLOTS},
+    "dynamic_cookie_key": {"type": "str", "no_log": True},
+    "stats_bind": {"type": "str"},
+    "render_options": {"type": "dict", "default": {}},
+    "backup": {"type": "bool", "default": False},
+    "reload": {"type": "bool", "default": True},
+    "service_manager": {"type": "str", "default": "auto", "choices": ["auto", "master_cli", "systemd", "none"]},
+    "systemd_unit": {"type": "str", "default": "haproxy"},
+    "reload_timeout": {"type": "float", "default": 30.0},
+    "admin_socket": {"type": "str", "default": "/run/haproxy/admin.sock", "aliases": ["socket"]},
+    "master_socket": {"type": "str", "default": "/run/haproxy-master.sock"},
+    "timeout": {"type": "float", "default": 5.0},
+}
+
+
+def mask_secrets(value, secrets: list):
+    """A copy of `value` with every secret, and the value of every `dynamic-cookie-key` line, replaced by MASK."""
+    if isinstance(value, dict):
+        return {key: mask_secrets(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(item, secrets) for item in value]
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, MASK)
+        return _COOKIE_KEY_LINE.sub(r"\g<1>" + MASK, value)
+    return value
+
+
+def instances_from_data(data: dict) -> dict:
+    """`{key: [Instance]}` from plain data: `{key: [{slot, address, port, name?, host?, version?}]}`."""
+    names = {field.name for field in dataclasses.fields(Instance)}
+    found = {}
+    for key, items in data.items():
+        if not isinstance(items, list):
+            raise DroverError(f"instances[{key!r}] must be a list of instances, not {type(items).__name__}")
+        found[str(key)] = []
+        for item in items:
+            if not isinstance(item, dict) or not {"slot", "address", "port"} <= set(item):
+                raise DroverError(f"instances[{key!r}]: each instance needs slot, address and port; found {item!r}")
+            values = {name: item[name] for name in names if name in item}
+            values["slot"], values["port"] = int(values["slot"]), int(values["port"])
+            found[str(key)].append(Instance(**values))
+    return found
+
+
+def render_options(args: dict) -> RenderOptions:
+    extra = dict(args["render_options"] or {})
+    allowed = {field.name for field in dataclasses.fields(RenderOptions)} - _EXPLICIT_RENDER_OPTIONS
+    unknown = sorted(set(extra) - allowed)
+    if unknown:
+        raise DroverError(f"render_options: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    return RenderOptions(
+        bind_address=args["bind_address"], admin_socket=args["admin_socket"], server_state_file=args["server_state_file"],
+        default_slots=args["default_slots"], dynamic_cookie_key=args["dynamic_cookie_key"] or None, stats_bind=args["stats_bind"] or None, **extra,
+    )
+
+
+class ActionModule(ActionBase):
+    """Render with the engine on the controller, then run drover.fleet.haproxy_config on the target."""
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        secrets = [args["dynamic_cookie_key"]] if args["dynamic_cookie_key"] else []
+        try:
+            rendered = render(load_source(self._local_paths(args["artifacts"])), render_options(args), instances_from_data(args["instances"]))
+        except DroverError as exc:
+            raise AnsibleActionFail(mask_secrets(str(exc), secrets)) from None
+        module_args = {key: value for key, value in args.items() if key not in _RENDER_ONLY}
+        module_args.update(content=rendered.config, maps=rendered.maps)
+        module_result = self._execute_module(module_name="drover.fleet.haproxy_config", module_args=module_args, task_vars=task_vars)
+        result.update(module_result)
+        result["rendered_files"] = sorted(rendered.files)
+        result["runtime_slot_updates"] = []
+        if not module_result.get("failed") and not self._task.check_mode:
+            self._reconcile_slots(args, rendered, task_vars, result)
+        if rendered.warnings:
+            result.setdefault("warnings", []).extend(rendered.warnings)
+        # the module's own invocation echoes the whole content; the task's arguments are what people want to see
+        result.pop("invocation", None)
+        return mask_secrets(result, secrets)
+
+    def _reconcile_slots(self, args: dict, rendered, task_vars: dict, result: dict) -> None:
+        """Make every filled slot of the running HAProxy point at its instance and take traffic.
+
+        HAProxy 2.6 restores a server's port from the server-state file across a reload even when the configuration
+        gives the slot a new address, which leaves a new instance's slot on port 0. The runtime API puts it right
+        without another reload; when runtime and file agree already, nothing is done.
+        """
+        sockets = {"admin_socket": args["admin_socket"], "master_socket": args["master_socket"], "timeout": args["timeout"]}
+        info = self._execute_module(module_name="drover.fleet.haproxy_info", module_args=dict(sockets, gather=["servers"]), task_vars=task_vars)
+        if info.get("failed"):
+            return  # HAProxy is not running: it starts from the files, which are right
+        current = {(server["backend"], server["server"]): server for server in info.get("servers", [])}
+        instances = instances_from_data(args["instances"])
+        for backend in rendered.backends:
+            if backend.instance_key is None:
+                continue
+            chosen = instances.get(f"{backend.instance_key}/{backend.port_name}", instances.get(backend.instance_key, []))
+            for instance in chosen:
+                server = f"slot{instance.slot}"
+                now = current.get((backend.name, server))
+                if now is None or (now.get("address"), now.get("port"), now.get("state")) == (instance.address, instance.port, "ready"):
+                    continue
+                fix = self._execute_module(
+                    module_name="drover.fleet.haproxy_server", task_vars=task_vars,
+                    module_args={"admin_socket": args["admin_socket"], "timeout": args["timeout"], "backend": backend.name, "server": server,
+                                 "address": instance.address, "port": instance.port, "state": "ready"},
+                )
+                if fix.get("failed"):
+                    raise AnsibleActionFail(f"could not point {backend.name}/{server} at {instance.address}:{instance.port}: {fix.get('msg')}")
+                if fix.get("changed"):
+                    result["changed"] = True
+                    result["runtime_slot_updates"].append({"backend": backend.name, "server": server, "address": instance.address,
+                                                           "port": instance.port, "changes": fix.get("changes", [])})
+
+    def _local_paths(self, artifacts):
+        """Relative artifact paths resolve against the playbook's directory, as `lookup('file')` does."""
+        base = self._loader.get_basedir()
+
+        def resolve(path: str) -> str:
+            return path if os.path.isabs(path) else os.path.join(base, path)
+
+        if isinstance(artifacts, list):
+            return [resolve(path) if isinstance(path, str) else path for path in artifacts]
+        if isinstance(artifacts, str) and "\n" not in artifacts and not os.path.isabs(artifacts) and os.path.exists(resolve(artifacts)):
+            return resolve(artifacts)
+        return artifacts

@@ -1,0 +1,169 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: drover.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""drover.fleet.haproxy_routing: documentation of the action plugin of the same name (plugins/action/haproxy_routing.py)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: haproxy_routing
+short_description: Render the HAProxy routing of VAMP artifacts on the controller and apply it with haproxy_config
+version_added: 0.1.0
+description:
+  - Reads the artifacts (blueprints, breeds, gateways) on the controller, renders haproxy.cfg and its weight maps with
+    the running instances in their server slots, and applies them on the load balancer with
+    M(drover.fleet.haproxy_config), which validates, writes atomically, and reloads only when the topology changed.
+    A change of route weights only replaces the maps at runtime, with no reload.
+  - Then makes sure every filled slot of the running HAProxy points at its instance and is ready, through the runtime
+    API, in case the server-state file restored something stale across the reload.
+  - The O(dynamic_cookie_key) is masked (C(********)) everywhere in the result, the diff included, so C(--diff) can show
+    the configuration without the secret. Any C(dynamic-cookie-key) line of the previous configuration is masked too.
+author:
+  - drover.fleet contributors
+extends_documentation_fragment:
+  - drover.fleet.attributes
+  - drover.fleet.haproxy_socket
+  - drover.fleet.haproxy_socket.master
+attributes:
+  action:
+    description: Runs on the controller and calls M(drover.fleet.haproxy_config) on the target.
+    support: full
+  check_mode:
+    support: full
+    details:
+      - M(drover.fleet.haproxy_config) validates the candidate and reports the diff; nothing is written or reloaded.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  artifacts:
+    description:
+      - The artifacts to route, as P(drover.fleet.blueprint_load#filter) output, YAML text, a path to a file or a
+        directory, or a list of paths. Relative paths are resolved against the playbook's directory.
+      - An empty list routes nothing (a configuration with no gateway).
+    type: raw
+    required: true
+  instances:
+    description:
+      - The running instances by service key C(<blueprint>/<cluster>/<breed>), each a list of mappings with C(slot),
+        C(address) and C(port) (and optionally C(name), C(host), C(version)), as the C(renderer_instances) of
+        P(drover.fleet.placement_plan#filter).
+      - A service without instances keeps all its server slots empty.
+    type: dict
+    default: {}
+  path:
+    description: The haproxy.cfg to manage on the target. The maps go to C(maps/) next to it.
+    type: path
+    default: /etc/haproxy/haproxy.cfg
+  server_state_file:
+    description: The C(server-state-file) written into the configuration.
+    type: path
+    default: /var/lib/haproxy/server-state
+  bind_address:
+    description: The address the gateway frontends listen on.
+    type: str
+    default: 0.0.0.0
+  default_slots:
+    description:
+      - Server slots of a service backend whose cluster has no SLA C(scale_instances) maximum.
+      - Give P(drover.fleet.placement_plan#filter) the same value.
+    type: int
+    default: 8
+  dynamic_cookie_key:
+    description:
+      - The secret HAProxy derives instance cookies from; required when a gateway is sticky C(instance).
+      - Keep it stable (every instance cookie changes with it) and keep it in Ansible Vault.
+    type: str
+  stats_bind:
+    description: Where the stats page (C(/stats)) and Prometheus metrics (C(/metrics)) listen, for example V(127.0.0.1:8404). Off when unset.
+    type: str
+  render_options:
+    description:
+      - More rendering settings, by their C(RenderOptions) names, for example C(timeout_server), C(retries),
+        C(retry_on), C(maxconn), C(hard_stop_after), C(log_target), C(check_rise), C(virtual_hosts_bind), C(template_path).
+    type: dict
+    default: {}
+  backup:
+    description: Keep a timestamped copy of the previous haproxy.cfg.
+    type: bool
+    default: false
+  reload:
+    description: Reload HAProxy when haproxy.cfg changed (see M(drover.fleet.haproxy_config)).
+    type: bool
+    default: true
+  service_manager:
+    description: How HAProxy is reloaded (see M(drover.fleet.haproxy_config)).
+    type: str
+    choices: [auto, master_cli, systemd, none]
+    default: auto
+  systemd_unit:
+    description: The systemd unit for O(service_manager=systemd).
+    type: str
+    default: haproxy
+  reload_timeout:
+    description: Seconds to wait for the new worker after a reload.
+    type: float
+    default: 30.0
+seealso:
+  - module: drover.fleet.haproxy_config
+  - plugin: drover.fleet.placement_plan
+    plugin_type: filter
+"""
+
+EXAMPLES = r"""
+---
+- name: Route the blueprint to the planned instances
+  drover.fleet.haproxy_routing:
+    artifacts: "{{ playbook_dir }}/blueprints/sava.yml"
+    instances: "{{ drover_plan.renderer_instances }}"
+    dynamic_cookie_key: "{{ vault_drover_cookie_key }}"
+    admin_socket: /run/haproxy/admin.sock
+    master_socket: /run/haproxy-master.sock
+"""
+
+RETURN = r"""
+config_changed:
+  description: Whether haproxy.cfg differed (see M(drover.fleet.haproxy_config) for every other key it returns).
+  returned: always
+  type: bool
+  sample: true
+reloaded:
+  description: Whether HAProxy reloaded (or would reload).
+  returned: always
+  type: bool
+  sample: false
+runtime_map_updates:
+  description: Maps replaced at runtime, without a reload.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"map": "maps/fe_sava_9050_26b9fe.map", "id": "#0", "entries": 2, "version": 3}]
+runtime_slot_updates:
+  description:
+    - Slots of the running HAProxy that were pointed at their instance and set ready through the runtime API after the
+      configuration was applied (HAProxy 2.6 can restore a stale port from the server-state file across a reload).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"backend": "bk_sava_sava_1.0_bd6448", "server": "slot2", "address": "10.0.0.12", "port": 20001, "changes": ["port"]}]
+rendered_files:
+  description: The files rendered, relative to the directory of O(path).
+  returned: always
+  type: list
+  elements: str
+  sample: [haproxy.cfg, maps/fe_sava_9050_26b9fe.map]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec={}, bypass_checks=True)
+    module.fail_json(msg="drover.fleet.haproxy_routing is an action plugin: it runs through Ansible, not as a module on its own")
+
+
+if __name__ == "__main__":
+    main()
