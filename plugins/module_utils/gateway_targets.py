@@ -21,14 +21,17 @@ from ansible_collections.drover.fleet.plugins.module_utils.model import CLUSTER_
 from ansible_collections.drover.fleet.plugins.module_utils.reader_context import Described, ReadContext
 
 
-def cluster_ports(cluster: Cluster) -> tuple[dict[str, Port], bool]:
-    """The breed ports of a cluster by name, and whether every breed is known (no unresolved reference)."""
+def cluster_ports(cluster: Cluster, incomplete: set[int] | None = None) -> tuple[dict[str, Port], bool]:
+    """The breed ports of a cluster by name, and whether every breed is known: no unresolved reference, and no
+    breed in `incomplete` (ids of breeds read with errors)."""
     ports: dict[str, Port] = {}
     complete = True
     for service in cluster.services:
         if isinstance(service.breed, Breed):
             for port in service.breed.ports:
                 ports.setdefault(port.name, port)
+            if incomplete and id(service.breed) in incomplete:
+                complete = False
         else:
             complete = False
     return ports, complete
@@ -42,7 +45,7 @@ def service_names(cluster: Cluster) -> list[str]:
 def bind_blueprint(ctx: ReadContext, blueprint: Blueprint) -> None:
     clusters = {cluster.name: cluster for cluster in blueprint.clusters}
     for cluster in blueprint.clusters:
-        ports, complete = cluster_ports(cluster)
+        ports, complete = cluster_ports(cluster, ctx.incomplete)
         for gateway in cluster.gateways:
             _bind_cluster_gateway(ctx, blueprint, cluster, gateway, ports, complete)
     for gateway in blueprint.gateways:
@@ -108,13 +111,13 @@ def _bind_cluster_gateway(ctx: ReadContext, blueprint: Blueprint, cluster: Clust
             continue
         if route.path not in known_services:
             ctx.error(route.origin, "the route names no service of the cluster", "UnresolvedRouteTargetError", route.path,
-                      "a breed name of the cluster's services: " + ", ".join(known_services))
+                      "a breed name of the cluster's services: " + ", ".join(dict.fromkeys(known_services)))
             continue
         route.target_blueprint, route.target_cluster, route.target_port = blueprint.name, cluster.name, name or None
 
 
 def _bind_port(ctx: ReadContext, route: Route, blueprint: Blueprint, cluster: Cluster, port_name: str | None) -> None:
-    ports, complete = cluster_ports(cluster)
+    ports, complete = cluster_ports(cluster, ctx.incomplete)
     if port_name is None and complete:
         if len(ports) == 1:
             port_name = next(iter(ports))

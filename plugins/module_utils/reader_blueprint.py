@@ -41,6 +41,7 @@ def read_blueprint(ctx: ReadContext, mapping: dict, origin: Origin) -> Blueprint
     if mapping.get(env_key) is not None:
         blueprint.environment_variables, _aliases = read_environment(ctx, mapping[env_key], ctx.at(origin, mapping, env_key))
     clusters = mapping.get("clusters")
+    errors_before = ctx.errors_so_far()
     if clusters is not None:
         where = ctx.at(origin, mapping, "clusters")
         clusters = ctx.mapping(clusters, where, "clusters")
@@ -48,6 +49,7 @@ def read_blueprint(ctx: ReadContext, mapping: dict, origin: Origin) -> Blueprint
             cluster = _read_cluster(ctx, cluster_name, value, ctx.at(where, clusters, cluster_name), where, clusters)
             if cluster is not None:
                 blueprint.clusters.append(cluster)
+    ctx.mark_incomplete_since(blueprint, errors_before)
     if mapping.get("gateways") is not None:
         blueprint.gateways = _read_blueprint_gateways(ctx, mapping["gateways"], ctx.at(origin, mapping, "gateways"))
     return blueprint
@@ -148,7 +150,7 @@ def _read_cluster_gateways(ctx: ReadContext, cluster: str, value, origin: Origin
         else:
             # `web: sava:1.0.0` routes everything on port web to one service
             gateway = Gateway(f"{cluster}/{port_name}", Port(port_name, None, origin=where), origin=where)
-            gateway.routes = read_routes(ctx, body, where, SERVICE_TARGET)
+            gateway.routes = read_routes(ctx, body, where.child("routes"), SERVICE_TARGET)
             gateways.append(gateway)
     return gateways
 
@@ -187,7 +189,7 @@ def _read_blueprint_gateways(ctx: ReadContext, value, origin: Origin) -> list[Ga
             ctx.check_keys(body, where, allowed)
             read_gateway_body(ctx, gateway, body, where, CLUSTER_TARGET)
         else:
-            gateway.routes = read_routes(ctx, body, where, CLUSTER_TARGET)
+            gateway.routes = read_routes(ctx, body, where.child("routes"), CLUSTER_TARGET)
         gateways.append(gateway)
     return gateways
 

@@ -42,7 +42,10 @@ def read_breed(ctx: ReadContext, mapping: dict, origin: Origin) -> Breed | None:
     ctx.remember(breed, mapping)
     # each part is read only when written: most breeds have few of them, and origins cost time
     if mapping.get("ports") is not None:
+        errors_before = ctx.errors_so_far()
         breed.ports = _read_ports(ctx, mapping["ports"], ctx.at(origin, mapping, "ports"))
+        # a port that did not read is unknown, not missing: it is not reported again as "no such port"
+        ctx.mark_incomplete_since(breed, errors_before)
     env_key = "environment_variables" if "environment_variables" in mapping else "env"
     if mapping.get(env_key) is not None:
         breed.environment_variables, breed.env_aliases = read_environment(ctx, mapping[env_key], ctx.at(origin, mapping, env_key))

@@ -28,6 +28,16 @@ class ReadContext:
         self.issues = issues if issues is not None else IssueCollector()
         # id(artifact) -> the mapping it was read from, so later checks can point at one of its fields
         self.sources: dict[int, YamlMap] = {}
+        # ids of artifacts read with errors: later checks treat what they lack as unknown, not as missing, so one
+        # mistake is reported once (a port that did not read is not also "no such port")
+        self.incomplete: set[int] = set()
+
+    def errors_so_far(self) -> int:
+        return len(self.issues.issues)
+
+    def mark_incomplete_since(self, artifact, errors_before: int) -> None:
+        if len(self.issues.issues) > errors_before:
+            self.incomplete.add(id(artifact))
 
     # --- where things are -------------------------------------------------------------------------------------
 
@@ -41,25 +51,32 @@ class ReadContext:
         return parent.child(key if path_key is None else path_key, line, column)
 
     @staticmethod
-    def key_at(parent: Origin, mapping, key) -> Origin:
-        """The origin of a key itself (for keys that should not be there)."""
+    def key_at(parent: Origin, mapping, key, path_key=None) -> Origin:
+        """The origin of a key itself (a key that should not be there, or a key that names something, like a route)."""
+        path_key = key if path_key is None else path_key
         if isinstance(mapping, YamlMap):
             line, column = mapping.key_mark(key)
-            return parent.child(key, line, column)
-        return parent.child(key)
+            return parent.child(path_key, line, column)
+        return parent.child(path_key)
 
     def remember(self, artifact, mapping) -> None:
         if isinstance(mapping, YamlMap):
             self.sources[id(artifact)] = mapping
 
-    def field_origin(self, artifact, key: str) -> Origin:
-        """The origin of one field of an artifact read earlier (its own origin when the field was not written)."""
+    def field_origin(self, artifact, *keys: str) -> Origin:
+        """The origin of a field of an artifact read earlier, or of an entry nested in it (`"dependencies", "db"`);
+        the nearest written position when the field was not written."""
         origin = artifact.origin
-        mapping = self.sources.get(id(artifact))
-        if mapping is not None and key in mapping:
-            line, column = mapping.value_mark(key)
-            return origin.child(key, line, column)
-        return origin.child(key)
+        container = self.sources.get(id(artifact))
+        for key in keys:
+            if isinstance(container, dict) and key in container:
+                line, column = mark_of(container, key)
+                origin = origin.child(key, line, column)
+                container = container[key]
+            else:
+                origin = origin.child(key)
+                container = None
+        return origin
 
     # --- issues -----------------------------------------------------------------------------------------------
 

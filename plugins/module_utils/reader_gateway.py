@@ -153,13 +153,13 @@ def read_routes(ctx: ReadContext, value, origin: Origin, target_kind: str) -> li
         return routes
     if isinstance(value, dict):
         for path, route_value in value.items():
-            _add_route(ctx, routes, path, route_value, ctx.at(origin, value, path, f"[{path}]"), target_kind)
+            _add_route(ctx, routes, path, route_value, ctx.key_at(origin, value, path, f"[{path}]"), target_kind)
         return routes
     for index, item in enumerate(ctx.items(value)):
         where = ctx.item_origin(origin, value, index)
         if isinstance(item, dict) and len(item) == 1:
             path, route_value = next(iter(item.items()))
-            _add_route(ctx, routes, path, route_value, ctx.at(origin, item, path, f"[{path}]"), target_kind)
+            _add_route(ctx, routes, path, route_value, ctx.key_at(origin, item, path, f"[{path}]"), target_kind)
         elif isinstance(item, (dict, list)) or item is None:
             ctx.error(where, "a route in a list is `- <path>` or `- <path>: {weight, condition, ...}`", "InvalidType", kind_of(item),
                       "a route path, or a mapping with one route path as its key")

@@ -19,6 +19,7 @@ from __future__ import annotations
 from ansible_collections.drover.fleet.plugins.module_utils.model import (
     CLUSTER_TARGET, EXTERNAL_TARGET, TCP, Blueprint, Breed, Cluster, Condition, Escalation, Gateway, HealthCheck, Reference, Route, Sla)
 from ansible_collections.drover.fleet.plugins.module_utils.reader_context import Described, ReadContext
+from ansible_collections.drover.fleet.plugins.module_utils.yaml_loader import mark_of
 from ansible_collections.drover.fleet.plugins.module_utils.text_rules import (
     balance_problem, deployable_problem, external_address_problem, has_control_characters, rewrite_problem, virtual_host_problem)
 
@@ -74,14 +75,14 @@ class Validator:
         if not self._first_time(blueprint):
             return
         services = [service for cluster in blueprint.clusters for service in cluster.services]
-        if not services:
+        if not services and id(blueprint) not in self.ctx.incomplete:
             self.ctx.error(self.ctx.field_origin(blueprint, "clusters"), "the blueprint defines no service", "NoServiceError", None,
                            "at least one cluster with a service")
         names: dict[str, object] = {}
         for service in services:
             name = service.breed.name
             if name in names:
-                self.ctx.error(service.breed.origin, f"breed '{name}' is used more than once in the blueprint",
+                self.ctx.error(self.ctx.field_origin(service, "breed"), f"breed '{name}' is used more than once in the blueprint",
                                "NonUniqueBlueprintBreedReferenceError", name, "each breed in one service of the blueprint")
             names.setdefault(name, service)
         deployed = deployed_breeds if deployed_breeds is not None else set(names)
@@ -101,8 +102,11 @@ class Validator:
             breed_ports = None
             if isinstance(breed, Breed):
                 self.breed(breed)
-                breed_ports = {port.name for port in breed.ports}
-                cluster_ports.update(breed_ports)
+                cluster_ports.update(port.name for port in breed.ports)
+                if id(breed) in self.ctx.incomplete:
+                    complete = False
+                else:
+                    breed_ports = {port.name for port in breed.ports}
                 self._dependencies_deployed(breed, deployed)
             else:
                 complete = False
@@ -121,7 +125,7 @@ class Validator:
     def _dependencies_deployed(self, breed: Breed, deployed: set[str]) -> None:
         for key, dependency in breed.dependencies.items():
             if dependency.name not in deployed:
-                self.ctx.error(self.ctx.field_origin(breed, "dependencies").child(key), f"breed '{breed.name}' depends on "
+                self.ctx.error(self.ctx.field_origin(breed, "dependencies", key), f"breed '{breed.name}' depends on "
                                f"'{dependency.name}', which no cluster deploys", "UnresolvedBreedDependencyError", dependency.name,
                                "a breed deployed by a cluster: " + (", ".join(sorted(deployed)) or "none"))
 
@@ -132,8 +136,9 @@ class Validator:
             if number is None:
                 continue
             if number in used:
-                self.ctx.error(gateway.origin, f"port {number} is already used by gateway '{used[number].name}'", "DuplicateGatewayPortError",
-                               number, "a port number used by one gateway only")
+                first = used[number].origin
+                self.ctx.error(gateway.origin, f"port {number} is already used by the gateway at {first.path or used[number].name} "
+                               f"({first.location()})", "DuplicateGatewayPortError", number, "a port number used by one gateway only")
             else:
                 used[number] = gateway
 
@@ -143,7 +148,7 @@ class Validator:
         if not self._first_time(breed):
             return
         self._cycles(breed, [])
-        self._health_checks(breed.health_checks, {port.name for port in breed.ports})
+        self._health_checks(breed.health_checks, None if id(breed) in self.ctx.incomplete else {port.name for port in breed.ports})
         if self.strict and breed.deployable and deployable_problem(breed.deployable):
             self.ctx.error(self.ctx.field_origin(breed, "deployable"), "illegal deployable", "InvalidValue", breed.deployable,
                            deployable_problem(breed.deployable))
@@ -156,7 +161,7 @@ class Validator:
         chain = chain + [breed.name]
         for key, dependency in breed.dependencies.items():
             if dependency.name in chain:
-                self.ctx.error(self.ctx.field_origin(breed, "dependencies").child(key), "recursive breed dependency",
+                self.ctx.error(self.ctx.field_origin(breed, "dependencies", key), "recursive breed dependency",
                                "RecursiveDependenciesError", Described(" -> ".join(chain + [dependency.name])), "dependencies without cycles")
             elif isinstance(dependency, Breed):
                 self._cycles(dependency, chain)
@@ -188,7 +193,7 @@ class Validator:
         tcp = gateway.port.protocol == TCP
         if tcp and gateway.sticky:
             self.ctx.error(self.ctx.field_origin(gateway, "sticky"), "sticky sessions need an http port", "StickyPortTypeError",
-                           Described(f"sticky {gateway.sticky} on port {gateway.port.name or '(anonymous)'} {gateway.port.value or 'tcp'}"),
+                           Described(f"sticky: {gateway.sticky} on tcp port {gateway.port.written or gateway.port.name or '(the only port)'}"),
                            "sticky only on http ports")
         self._weights(gateway, where)
         seen_targets: dict[tuple, Route] = {}
@@ -204,8 +209,14 @@ class Validator:
             for index, host in enumerate(gateway.virtual_hosts):
                 problem = virtual_host_problem(host)
                 if problem:
-                    self.ctx.error(self.ctx.field_origin(gateway, "virtual_hosts").child(index), "illegal virtual host",
+                    self.ctx.error(self._item_origin(gateway, "virtual_hosts", index), "illegal virtual host",
                                    "IllegalGatewayVirtualHosts", host, problem)
+
+    def _item_origin(self, artifact, key: str, index: int):
+        origin = self.ctx.field_origin(artifact, key)
+        items = self.ctx.sources.get(id(artifact), {}).get(key)
+        line, column = mark_of(items, index)
+        return origin.child(index, line, column)
 
     def _weights(self, gateway: Gateway, where: str) -> None:
         weights = [route.weight for route in gateway.routes if route.weight is not None]
@@ -226,14 +237,16 @@ class Validator:
             return
         if gateway is not None and gateway.port.protocol == TCP and route.condition is not None:
             self.ctx.error(self.ctx.field_origin(route, "condition"), "conditions need an http port", "ConditionPortTypeError",
-                           Described(f"a condition on tcp port {gateway.port.name or '(anonymous)'}"), "conditions only on http ports")
+                           Described(f"a condition on tcp port {gateway.port.written or gateway.port.name or '(the only port)'}"),
+                           "conditions only on http ports")
         if isinstance(route.condition, Condition):
             self.condition(route.condition)
         if not self.strict:
             return
         if gateway is not None and gateway.port.protocol == TCP and route.rewrites:
             self.ctx.error(self.ctx.field_origin(route, "rewrites"), "path rewrites need an http port", "RewritePortTypeError",
-                           Described(f"rewrites on tcp port {gateway.port.name or '(anonymous)'}"), "rewrites only on http ports")
+                           Described(f"rewrites on tcp port {gateway.port.written or gateway.port.name or '(the only port)'}"),
+                           "rewrites only on http ports")
         if route.target_kind == EXTERNAL_TARGET and external_address_problem(route.path):
             self.ctx.error(route.origin, "illegal external route", "IllegalExternalRoute", route.path, external_address_problem(route.path))
         if route.balance is not None and balance_problem(route.balance):

@@ -154,6 +154,9 @@ class _Builder:
     def build(self, node):
         if type(node) is _ScalarNode:  # pylint: disable=unidiomatic-typecheck  # the hot path: exact type is faster
             return node.value if node.tag == _STR else self.scalar(node)
+        if node.tag not in (_MAP, _SEQ):
+            # !!set, !!omap and the like: PyYAML's safe constructors build them (and refuse unsafe tags)
+            return self.loader.construct_object(node, deep=True)
         key = id(node)
         if key in self.done:
             return self.done[key]
