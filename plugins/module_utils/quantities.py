@@ -9,6 +9,7 @@ reader turns it into a `DslIssue` at the right file, line, column and path.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -78,7 +79,7 @@ def parse_cpu(value) -> float:
             number = int(milli.group(1)) / 1000.0 if milli else float(text)
         except ValueError:
             number = None
-    if number is None or number != number or number <= 0 or number == float("inf"):
+    if number is None or not math.isfinite(number) or number <= 0:
         raise QuantityError("invalid cpu", value, CPU_ALLOWED)
     return number
 
@@ -94,7 +95,7 @@ def parse_memory_mb(value) -> float:
         if unit not in _MEMORY_UNITS:
             raise QuantityError("invalid memory", value, MEMORY_ALLOWED)
         number = float(match.group(1)) * _MEMORY_UNITS[unit]
-    if number != number or number <= 0 or number == float("inf"):
+    if not math.isfinite(number) or number <= 0:
         raise QuantityError("invalid memory", value, MEMORY_ALLOWED)
     return number
 
@@ -123,7 +124,7 @@ def parse_duration_s(value) -> float:
         if not match:
             raise QuantityError("invalid time", value, DURATION_ALLOWED)
         number = float(match.group(1)) * _DURATION_UNITS[(match.group(2) or "").lower()]
-    if number != number or number < 0 or number == float("inf"):
+    if not math.isfinite(number) or number < 0:
         raise QuantityError("invalid time", value, DURATION_ALLOWED)
     return number
 
@@ -138,7 +139,7 @@ def parse_percentage(value) -> float:
         if not match:
             raise QuantityError("invalid percentage", value, PERCENT_ALLOWED)
         number = float(match.group(1))
-    if number != number or number < 0 or number > 100:
+    if not math.isfinite(number) or number < 0 or number > 100:
         raise QuantityError("percentage out of range", value, PERCENT_ALLOWED)
     return number
 
@@ -175,7 +176,7 @@ def parse_number(value, minimum: float | None = None, whole: bool = False) -> fl
             number = float(value.strip())
         except ValueError:
             number = None
-    if number is None or number != number or number in (float("inf"), float("-inf")):
+    if number is None or not math.isfinite(number):
         raise QuantityError("not a number", value, allowed)
     if whole and not number.is_integer():
         raise QuantityError("not a whole number", value, allowed)
