@@ -55,7 +55,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             raise SelectorError(f"unknown selector function {name!r}")
         index = word.end()
         arguments = 2 if name == "label" else 1
-        for _argument in range(arguments):
+        for _position in range(arguments):
             value, index = _argument(text, index, name)
             try:
                 re.compile(value)
