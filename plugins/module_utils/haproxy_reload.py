@@ -38,6 +38,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_preflight import preflight_problems
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import (
     MasterClient,
     ProcessTable,
@@ -60,6 +61,10 @@ class ConfigInvalidError(DroverError):
     def __init__(self, message: str, output: str):
         self.output = output
         super().__init__(message)
+
+
+class PreflightError(ConfigInvalidError):
+    """The candidate passes `haproxy -c` but could not start here (a port in use, a missing chroot); nothing was written."""
 
 
 class ReloadFailedError(DroverError):
@@ -96,6 +101,7 @@ class ReloadOptions:
     lock_timeout: float = 120.0
     socket_timeout: float = 5.0
     poll: float = 0.05
+    preflight: bool = True
     check_mode: bool = False
 
 
@@ -143,6 +149,7 @@ class ReloadOutcome:
     haproxy_message: str = ""
     new_worker_pids: list = field(default_factory=list)
     verified: bool = True
+    attempted: bool = True
 
 
 @dataclass
@@ -338,6 +345,16 @@ def validate_config(config_path: str, config_text: str, maps: dict | None = None
         shutil.rmtree(check_dir, ignore_errors=True)
 
 
+def check_candidate(path: str, new_text: str, current_text: str | None, changed_maps: dict, options: ReloadOptions) -> None:
+    """`haproxy -c`, then (for a changed haproxy.cfg) the start-up checks `haproxy -c` cannot do."""
+    validate_config(path, new_text, changed_maps, options.haproxy_binary)
+    if options.preflight and new_text != current_text:
+        problems = preflight_problems(new_text, current_text)
+        if problems:
+            raise PreflightError("HAProxy could not start this configuration here, so nothing was written:\n" + "\n".join(problems),
+                                 "\n".join(problems))
+
+
 # -- the lock and the reload state ---------------------------------------------------------------------------------
 
 
@@ -531,19 +548,52 @@ def dump_server_state(options: ReloadOptions, target: str) -> bool:
     return True
 
 
-def reload_and_verify(options: ReloadOptions, method: str) -> ReloadOutcome:
+def _strip_socket_prefix(address: str) -> str:
+    for prefix in ("unix@", "ipv4@", "ipv6@", "tcp@"):
+        if address.startswith(prefix):
+            return address[len(prefix):]
+    return address
+
+
+def declares_stats_socket(config_text: str, address: str) -> bool:
+    """Whether the configuration's global section binds `stats socket <address>`."""
+    wanted = _strip_socket_prefix(address)
+    for line in config_text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) >= 3 and words[0] == "stats" and words[1] == "socket" and _strip_socket_prefix(words[2].strip('"')) == wanted:
+            return True
+    return False
+
+
+def _master_gone(pid: int | None) -> bool:
+    """Whether a master we could see in /proc before the reload has exited (None: it was not visible from here)."""
+    return pid is not None and (not os.path.exists(f"/proc/{pid}") or _process_gone(pid))
+
+
+def _answers_from(client: RuntimeClient, pids: list) -> bool:
+    try:
+        return int(client.show_info().get("Pid", "0")) in pids
+    except (DroverError, ValueError):
+        return False
+
+
+def reload_and_verify(options: ReloadOptions, method: str, config_text: str = "") -> ReloadOutcome:
     """Trigger one reload and wait until a new worker is serving, or the reload is known to have failed.
 
     Success needs all of: the master's reload counter grew, `[failed: N]` did not, a worker pid that was not there
-    before is listed under `# workers`, and the admin socket (when configured) answers from one of the new workers.
+    before is listed under `# workers`, and that worker answers `show info` on the admin socket (when the admin socket
+    answered before and the new configuration still declares it), else through the master CLI (`@!<pid>`).
     """
     master = _master(options)
     before = _show_proc(master)
+    admin = RuntimeClient(options.admin_socket, options.socket_timeout) if options.admin_socket else None
+    admin_usable = admin is not None and admin.reachable() and declares_stats_socket(config_text, options.admin_socket)
     log = _MasterLog.discover(options, before.master.pid if before else None)
     started = time.time()
     if method == "master_cli":
         if before is None:
-            return ReloadOutcome(False, method, f"the master CLI socket {options.master_socket} does not answer: is HAProxy running?")
+            return ReloadOutcome(False, method, f"the master CLI socket {options.master_socket} does not answer: is HAProxy running?",
+                                 attempted=False)
         master.reload()
     elif method == "systemd":
         proc = subprocess.run(
@@ -561,10 +611,13 @@ def reload_and_verify(options: ReloadOptions, method: str) -> ReloadOutcome:
         raise DroverError(f"cannot reload through {method!r}")
 
     old_workers = set(before.worker_pids)
+    watched = before.master.pid if os.path.exists(f"/proc/{before.master.pid}") else None
     deadline = time.monotonic() + options.reload_timeout
     new_pids: list = []
     while time.monotonic() < deadline:
         table = _show_proc(master)  # None while the master re-executes itself
+        if table is None and _master_gone(watched):
+            return ReloadOutcome(False, method, "the HAProxy master exited during the reload", log.news())
         if table is not None:
             if table.failed_reloads > before.failed_reloads:
                 words = log.news() or (_journal_since(options.systemd_unit, started) if method == "systemd" else "")
@@ -576,17 +629,18 @@ def reload_and_verify(options: ReloadOptions, method: str) -> ReloadOutcome:
     else:
         return ReloadOutcome(False, method, f"no new worker appeared within {options.reload_timeout:g} s", log.news())
 
-    if options.admin_socket:
-        admin = RuntimeClient(options.admin_socket, options.socket_timeout)
-        while time.monotonic() < deadline:
-            try:
-                if int(admin.show_info().get("Pid", "0")) in new_pids:
-                    return ReloadOutcome(True, method, new_worker_pids=new_pids)
-            except (DroverError, ValueError):
-                pass
-            time.sleep(options.poll)
-        return ReloadOutcome(False, method, f"the admin socket {options.admin_socket} never answered from the new worker {new_pids}", log.news())
-    return ReloadOutcome(True, method, new_worker_pids=new_pids)
+    if admin_usable:
+        probe, where = admin, f"the admin socket {options.admin_socket}"
+    else:
+        probe, where = RuntimeClient(options.master_socket, options.socket_timeout, prefix=f"@!{new_pids[0]} "), "the master CLI"
+    while time.monotonic() < deadline:
+        if _answers_from(probe, new_pids):
+            return ReloadOutcome(True, method, new_worker_pids=new_pids)
+        table = _show_proc(master)
+        if (table is None and _master_gone(watched)) or (table is not None and not set(new_pids) & set(table.worker_pids)):
+            return ReloadOutcome(False, method, f"the new worker {new_pids} exited right after it started", log.news())
+        time.sleep(options.poll)
+    return ReloadOutcome(False, method, f"the new worker {new_pids} never answered on {where}", log.news())
 
 
 # -- apply ---------------------------------------------------------------------------------------------------------
@@ -667,7 +721,7 @@ def _do_reload(path: str, state_dir: str, options: ReloadOptions, manager: str, 
     elif not dump_server_state(options, state_file):
         result.warnings.append("no runtime socket answered: server state was not dumped before the reload")
 
-    outcome = reload_and_verify(options, manager)
+    outcome = reload_and_verify(options, manager, config_text)
     if outcome.ok:
         _clear_snapshot(state_dir, state)
         state.reloaded_generation = target
@@ -681,12 +735,15 @@ def _do_reload(path: str, state_dir: str, options: ReloadOptions, manager: str, 
             result.warnings.append("the reload could not be verified: the master CLI socket does not answer")
         return
 
+    if not outcome.attempted:
+        # No reload happened, so the new files were never tried: keep them pending for the next run.
+        raise ReloadFailedError(f"could not reload through {manager}: {outcome.message}")
     restored = _restore_snapshot(state_dir, state)
     rollback = None
     if restored:
         if state_file is not None:
             dump_server_state(options, state_file)
-        rollback = reload_and_verify(options, manager)
+        rollback = reload_and_verify(options, manager, read_text(path) or "")
     _clear_snapshot(state_dir, state)
     state.reloaded_generation = target
     message = f"reload through {manager} failed: {outcome.message}"
@@ -732,7 +789,7 @@ def apply_config(path: str, new_text: str, maps: dict | None = None, options: Re
             _diff(os.path.join(config_dir, rel), current_maps[rel], maps[rel]) for rel in changed_maps
         ]
         if config_changed or changed_maps:
-            validate_config(path, new_text, {rel: maps[rel] for rel in changed_maps}, options.haproxy_binary)
+            check_candidate(path, new_text, current, {rel: maps[rel] for rel in changed_maps}, options)
 
         manager = detect_service_manager(options) if options.reload else "none"
         will_reload = manager in RELOADERS and (config_changed or state.pending)
@@ -747,8 +804,9 @@ def apply_config(path: str, new_text: str, maps: dict | None = None, options: Re
             atomic_write(path, new_text)
             state.generation += 1
             state.written_at = time.time()
-        if not will_reload:
+        if not will_reload and manager != NOT_RUNNING:
             _sync_runtime_maps(options, maps, config_dir, new_text, False, result)
+        if not will_reload:
             if state.pending and manager == NOT_RUNNING:
                 # Nothing runs: the next start loads these files, so nothing is left pending.
                 result.warnings.append("HAProxy is not running (no master CLI, no systemd unit): files written, nothing reloaded")
@@ -787,11 +845,11 @@ def _plan_only(path: str, new_text: str, maps: dict, options: ReloadOptions, sta
         _diff(os.path.join(config_dir, rel), current_maps[rel], maps[rel]) for rel in changed_maps
     ]
     if result.config_changed or changed_maps:
-        validate_config(path, new_text, {rel: maps[rel] for rel in changed_maps}, options.haproxy_binary)
+        check_candidate(path, new_text, current, {rel: maps[rel] for rel in changed_maps}, options)
     pending = load_state(state_dir).pending if os.path.isdir(state_dir) else False
     manager = detect_service_manager(options) if options.reload else "none"
     will_reload = manager in RELOADERS and (result.config_changed or pending)
-    if not will_reload:
+    if not will_reload and manager != NOT_RUNNING:
         _sync_runtime_maps(options, maps, config_dir, new_text, True, result)
     result.reloaded = will_reload
     result.reload_method = manager if will_reload else None

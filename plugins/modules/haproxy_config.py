@@ -91,6 +91,14 @@ options:
       - The HAProxy binary that validates the candidate with C(haproxy -c -f <candidate>).
     type: str
     default: haproxy
+  preflight:
+    description:
+      - Before writing, check what C(haproxy -c) cannot, namely that every new listener can bind (no other process
+        holds the port, the address belongs to this host) and that the C(chroot) directory exists.
+      - On HAProxy 2.6 a reload whose listener cannot bind pauses the old worker's listeners for about two seconds
+        (clients see refused connections) before it fails; the pre-flight check refuses such a configuration first.
+    type: bool
+    default: true
   state_dir:
     description:
       - Directory for the lock file, the reload bookkeeping and the last configuration that was live (the rollback target).
@@ -252,6 +260,7 @@ def argument_spec() -> ArgumentSpec:
             "service_manager": {"type": "str", "default": "auto", "choices": list(SERVICE_MANAGERS)},
             "systemd_unit": {"type": "str", "default": "haproxy"},
             "validate_binary": {"type": "str", "default": "haproxy"},
+            "preflight": {"type": "bool", "default": True},
             "state_dir": {"type": "path"},
             "server_state_file": {"type": "path"},
             "master_log": {"type": "path"},
@@ -283,6 +292,7 @@ class ConfigParams:
             systemd_unit=params["systemd_unit"],
             reload=params["reload"],
             backup=params["backup"],
+            preflight=params["preflight"],
             state_dir=params["state_dir"],
             server_state_file=params["server_state_file"],
             master_log=params["master_log"],

@@ -106,7 +106,9 @@ def test_haproxy_config_failed_reload_is_rolled_back(env):
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         clash = env.config(f"\nfrontend clash\n    bind 127.0.0.1:{blocker.getsockname()[1]}\n    default_backend be\n")
-        result = run_playbook([dict(config_task(env, clash), ignore_errors=True)])[0]
+        refused, result = run_playbook([dict(config_task(env, clash), ignore_errors=True),
+                                        dict(config_task(env, clash, preflight=False), ignore_errors=True)])
+    assert refused["failed"] and "is already in use by another process" in refused["msg"] and not refused["rolled_back"]
     assert result["failed"] and result["rolled_back"] and result["rollback_ok"]
     assert "Address already in use" in result["haproxy_message"] and "rolled back" in result["msg"]
     assert env.config_path.read_text() == good

@@ -19,13 +19,16 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import
     ConfigInvalidError,
     ConfigLock,
     LockTimeoutError,
+    PreflightError,
     ReloadFailedError,
+    ReloadOptions,
     apply_config,
     load_state,
     start_master_worker,
     stop_master_worker,
 )
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import RuntimeClient
 from ansible_collections.drover.fleet.tests.haproxy_instance import start_env, stop_env
 from ansible_collections.drover.fleet.tests.helpers import wait_for
 
@@ -146,6 +149,32 @@ def test_runtime_state_survives_a_reload(env):
     assert s2.state == "maint"
 
 
+def test_moving_the_admin_socket_is_verified_through_the_master_cli(env):
+    """The admin socket the options name disappears with the new config: the new worker is checked through
+    `@!<pid>` on the master CLI instead, and a good reload is not mistaken for a failed one."""
+    moved = env.config().replace(f"{env.directory}/admin.sock", f"{env.directory}/admin2.sock")
+    result = apply_config(str(env.config_path), moved, None, env.options(reload_timeout=10))
+    assert result.reloaded and env.config_path.read_text() == moved
+    assert int(RuntimeClient(str(env.directory / "admin2.sock")).show_info()["Pid"]) in result.new_worker_pids
+
+
+def test_preflight_refuses_a_listener_that_cannot_bind_before_anything_changes(env):
+    before = snapshot(env)
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        candidate = env.config(f"\nfrontend clash\n    bind 127.0.0.1:{taken}\n    default_backend be\n"
+                               "\nfrontend elsewhere\n    bind 192.0.2.10:8080\n    default_backend be\n")
+        with pytest.raises(PreflightError) as info:
+            apply_config(str(env.config_path), candidate, None, env.options())
+        with pytest.raises(PreflightError):
+            apply_config(str(env.config_path), candidate, None, env.options(check_mode=True))
+    assert f"bind 127.0.0.1:{taken} is already in use" in str(info.value)
+    assert "bind 192.0.2.10:8080 is not an address of this host" in str(info.value)
+    assert snapshot(env) == before and env.serving()
+
+
 def test_failed_reload_is_rolled_back_and_the_old_config_keeps_serving(env):
     good = env.config_path.read_text()
     blocker = socket.socket()
@@ -155,7 +184,7 @@ def test_failed_reload_is_rolled_back_and_the_old_config_keeps_serving(env):
     candidate = env.config(f"\nfrontend clash\n    bind 127.0.0.1:{taken}\n    default_backend be\n")
     try:
         with pytest.raises(ReloadFailedError) as info:
-            apply_config(str(env.config_path), candidate, None, env.options())
+            apply_config(str(env.config_path), candidate, None, env.options(preflight=False))
     finally:
         blocker.close()
     error = info.value
@@ -252,8 +281,6 @@ def test_nothing_running_writes_files_and_warns(tmp_path):
     config = tmp_path / "haproxy.cfg"
     text = "global\n    stats socket %s/admin.sock level admin\ndefaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n" % tmp_path
     options = {"master_socket": str(tmp_path / "master.sock"), "admin_socket": str(tmp_path / "admin.sock")}
-    from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import ReloadOptions  # pylint: disable=import-outside-toplevel
-
     result = apply_config(str(config), text, None, ReloadOptions(**options))
     assert result.changed and not result.reloaded and any("not running" in w for w in result.warnings)
     assert config.read_text() == text
@@ -316,3 +343,44 @@ def test_reloads_under_continuous_http_load_fail_no_request(env):
             client.join(30)
     assert set(counts) == {"ok"}, counts
     assert counts["ok"] > 800
+
+
+def test_a_failed_reload_under_load_is_rolled_back_without_a_failed_request(env):
+    """A config that passes `haproxy -c` and the pre-flight checks but cannot start (its stats socket directory does
+    not exist) fails in the master before any worker is touched: rolled back, and no client notices."""
+    good = env.config_path.read_text()
+    broken = good.replace("    server-state-file", f"    stats socket {env.directory}/missing-dir/x.sock level admin\n    server-state-file")
+    stop, lock, counts = threading.Event(), threading.Lock(), {}
+    clients = [threading.Thread(target=_load, args=(env, stop, counts, lock, i % 2 == 0)) for i in range(4)]
+    for client in clients:
+        client.start()
+    try:
+        wait_for(lambda: counts.get("ok", 0) > 200, 20, message="load running")
+        with pytest.raises(ReloadFailedError) as info:
+            apply_config(str(env.config_path), broken, None, env.options())
+        seen = counts.get("ok", 0)
+        wait_for(lambda: counts.get("ok", 0) > seen + 200, 20, message="traffic after the rollback")
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(30)
+    assert info.value.rolled_back and info.value.rollback_ok and "No such file or directory" in info.value.haproxy_message
+    assert env.config_path.read_text() == good
+    assert set(counts) == {"ok"}, counts
+
+
+def test_a_worker_that_dies_after_fork_is_reported_without_waiting_for_the_timeout(env):
+    """Without the pre-flight check, a missing chroot kills the new worker after fork, and HAProxy 2.6's default
+    exit-on-failure then stops the master too. The failure is reported as such (not as a timeout), HAProxy's words
+    are quoted, and the files are put back so that the next start runs the last good configuration."""
+    good = env.config_path.read_text()
+    jailed = good.replace("    server-state-file", f"    chroot {env.directory}/no-such-jail\n    server-state-file")
+    with pytest.raises(ReloadFailedError) as info:
+        apply_config(str(env.config_path), jailed, None, env.options(preflight=False, reload_timeout=120))
+    error = info.value
+    assert "exited" in str(error) and "no new worker appeared" not in str(error)
+    assert "Cannot chroot" in error.haproxy_message
+    assert error.rolled_back and not error.rollback_ok
+    assert env.config_path.read_text() == good
+    with pytest.raises(PreflightError, match="no-such-jail does not exist"):
+        apply_config(str(env.config_path), jailed, None, env.options())
