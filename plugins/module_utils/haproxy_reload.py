@@ -43,6 +43,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime impor
     MasterClient,
     ProcessTable,
     RuntimeClient,
+    maps_for_file,
     parse_map_text,
 )
 
@@ -665,8 +666,7 @@ def _sync_runtime_maps(options: ReloadOptions, maps: dict, config_dir: str, conf
         return
     loaded = client.show_maps()
     for rel, text in sorted(maps.items()):
-        wanted_path = os.path.normpath(os.path.join(config_dir, rel))
-        infos = [info for info in loaded if os.path.normpath(info.file if os.path.isabs(info.file) else os.path.join(base, info.file)) == wanted_path]
+        infos = maps_for_file(loaded, os.path.join(config_dir, rel), base)
         if not infos:
             result.warnings.append(f"map {rel} is not loaded by the running HAProxy: written to disk only")
             continue

@@ -347,6 +347,15 @@ def parse_map_list(text: str) -> list[MapInfo]:
     return maps
 
 
+def maps_for_file(maps: list, path: str, base_dir: str | None = None) -> list:
+    """The MapInfo entries of `maps` loaded from the file `path`; names HAProxy shows relative resolve from `base_dir`."""
+    def resolve(name: str) -> str:
+        return os.path.normpath(name if os.path.isabs(name) or base_dir is None else os.path.join(base_dir, name))
+
+    wanted = resolve(path)
+    return [info for info in maps if resolve(info.file) == wanted]
+
+
 def parse_map_text(text: str) -> list[tuple[str, str]]:
     """A map file: one `key value` per line; `#` comments and blank lines are ignored, as HAProxy does."""
     entries = []
@@ -545,14 +554,8 @@ class RuntimeClient(_SocketClient):
 
     def find_map(self, path: str, base_dir: str | None = None) -> MapInfo | None:
         """The loaded map whose file is `path`. Relative names HAProxy shows are read relative to `base_dir`."""
-        wanted = os.path.normpath(path if os.path.isabs(path) or base_dir is None else os.path.join(base_dir, path))
-        for info in self.show_maps():
-            shown = info.file
-            if not os.path.isabs(shown) and base_dir is not None:
-                shown = os.path.join(base_dir, shown)
-            if os.path.normpath(shown) == wanted:
-                return info
-        return None
+        found = maps_for_file(self.show_maps(), path, base_dir)
+        return found[0] if found else None
 
     def set_map(self, map_ref: str, key: str, value: str) -> None:
         self.execute(f"set map {cli_escape(map_ref)} {cli_escape(key)} {cli_escape(value)}")
