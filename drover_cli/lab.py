@@ -27,14 +27,13 @@ from pathlib import Path
 
 from drover_cli.demo_image import DEMO_VERSIONS, DemoImage, build_demo_image, ensure_demo_images
 from drover_cli.lab_host import (
-    LabHost, host_container_ids, host_running, port_open, run_in_host, sshd_pid, start_host, stop_host,
-    wait_host_started, write_host_files,
+    LabHost, host_running, kill_host, port_open, run_in_host, sshd_pid, start_host, stop_host, wait_host_started,
+    write_host_files,
 )
 from drover_cli.lab_network import (
-    LabError, LabNetwork, ensure_bridge, ensure_host_link, ensure_rules, lab_netns_names, links, netns_inode,
-    remove_bridge, remove_host_link, remove_rules, remove_stray_veths, run,
+    LabError, LabNetwork, ensure_bridge, ensure_host_link, ensure_rules, lab_netns_names, links, owner_alias,
+    remove_bridge, remove_rules, remove_stray_veths, run,
 )
-from drover_cli.lab_processes import kill_host_processes, remove_container_cgroups
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SUBNET = "10.199.77.0/24"
@@ -309,52 +308,66 @@ def lab_down(state_dir: Path | str | None = None, *, bridge: str | None = None) 
     """Removes the lab completely: every process of every host, namespaces, veths, the bridge, the iptables rules,
     and the lab's state except the demo image cache. Safe to run on a half-built or already removed lab.
 
-    `bridge` names the lab to remove when its state is lost (default: the recorded one, else `drover0`).
+    The lab is the one `state_dir` records, plus any bridge whose alias names `state_dir` (the record may be lost).
+    `bridge` adds a lab by its bridge name, for a lab whose state directory is gone. Without either, nothing but the
+    state directory's own hosts is touched: never another lab.
     """
     _check_machine()
     state_dir = Path(state_dir or default_state_dir()).resolve()
-    recorded = load_lab(state_dir) if _state_file(state_dir).exists() else None
-    network = recorded.network if recorded and not bridge else LabNetwork(DEFAULT_SUBNET, bridge or DEFAULT_BRIDGE)
     with _locked(state_dir):
-        _down_locked(state_dir, network)
+        networks = _networks_of(state_dir, bridge)
+        for network in networks:
+            _down_locked(state_dir, network)
+        if not networks:
+            _down_locked(state_dir, None)
 
 
-def _down_locked(state_dir: Path, network: LabNetwork) -> None:
+def _networks_of(state_dir: Path, bridge: str | None) -> list[LabNetwork]:
     recorded = load_lab(state_dir)
-    hosts = {host.netns: host for host in (recorded.hosts if recorded and recorded.network == network else [])}
-    # Host folders and namespaces the record does not know of: a run that died before recording them.
-    for netns in lab_netns_names(network):
-        if netns not in hosts:
-            name = netns[len(network.bridge) + 1:]
-            hosts[netns] = LabHost(name=name, group="", zone="", index=-1, address="", netns=netns,
-                                   dir=_hosts_dir(state_dir) / name)
-    for host in hosts.values():
-        if host.index >= 0:
-            stop_host(host, network)
-        else:
-            _stop_unrecorded_host(host, network)
+    networks = [recorded.network] if recorded else []
+    bridges = {network.bridge for network in networks}
+    for name, link in links().items():
+        if link.get("ifalias") == owner_alias(str(state_dir)) and name not in bridges:
+            networks.append(LabNetwork(DEFAULT_SUBNET, name))
+            bridges.add(name)
+    if bridge and bridge not in bridges:
+        networks.append(LabNetwork(DEFAULT_SUBNET, bridge))
+    return networks
+
+
+def _down_locked(state_dir: Path, network: LabNetwork | None) -> None:
+    """Removes one lab network with its hosts; with no network, only kills what the state's host folders run."""
+    recorded = load_lab(state_dir)
+    hosts: dict[str, LabHost] = {}
+    if network is not None:
+        hosts = {host.netns: host for host in (recorded.hosts if recorded and recorded.network == network else [])}
+        # Namespaces the record does not know of: a run that died before recording them.
+        for netns in lab_netns_names(network):
+            if netns not in hosts:
+                name = netns[len(network.bridge) + 1:]
+                hosts[netns] = _unrecorded_host(state_dir, name, netns)
     if _hosts_dir(state_dir).is_dir():
         for folder in _hosts_dir(state_dir).iterdir():
-            if network.netns_name(folder.name) not in hosts:
-                _stop_unrecorded_host(LabHost(folder.name, "", "", -1, "", network.netns_name(folder.name), folder), network)
-    remove_stray_veths(network)
-    remove_bridge(network)
-    remove_rules(network)
+            netns = network.netns_name(folder.name) if network else ""
+            if not network or netns not in hosts:
+                hosts[netns or folder.name] = _unrecorded_host(state_dir, folder.name, netns)
+    for host in hosts.values():
+        if network is None:
+            kill_host(host)
+        else:
+            stop_host(host, network)
+    if network is not None:
+        remove_stray_veths(network)
+        remove_bridge(network)
+        remove_rules(network)
     shutil.rmtree(_hosts_dir(state_dir), ignore_errors=True)
     shutil.rmtree(state_dir / "ssh", ignore_errors=True)
     for name in ("lab.json", "inventory.ini", "ssh_config"):
         (state_dir / name).unlink(missing_ok=True)
 
 
-def _stop_unrecorded_host(host: LabHost, network: LabNetwork) -> None:
-    anchors = {pid for pid in [sshd_pid(host)] if pid}
-    containers = host_container_ids(host.dir)
-    try:
-        kill_host_processes(netns_inode(host.netns), anchors, containers)
-    except TimeoutError as exc:
-        raise LabError(f"host {host.name}: {exc}") from exc
-    remove_container_cgroups(containers)
-    remove_host_link(network, host.netns, None)
+def _unrecorded_host(state_dir: Path, name: str, netns: str) -> LabHost:
+    return LabHost(name=name, group="", zone="", index=-1, address="", netns=netns, dir=_hosts_dir(state_dir) / name)
 
 
 def lab_status(state_dir: Path | str | None = None) -> list[dict]:

@@ -7,6 +7,7 @@ sshd, so the sshd's namespaces are the host.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -27,6 +28,9 @@ CONTAINERS_ASSETS = ASSETS / "etc" / "containers"
 # The environment of everything started in a host: nothing of the caller's (virtualenv, DROVER_*) leaks in.
 HOST_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
 SSH_PORT = 22
+# The lab has no DNS. A lookup that misses /etc/hosts must fail at once on loopback instead of waiting 5 s per try
+# for the machine's nameserver, which lab traffic cannot reach.
+RESOLV_CONF = "# Lab host: no DNS; names are in /etc/hosts.\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
 
 
 @dataclass(frozen=True)
@@ -73,12 +77,15 @@ def write_host_files(host: LabHost, authorized_keys: Path, hosts_file: str) -> b
     _seed_from_machine(host)
     _write_in_place(host.dir / "etc" / "hosts", hosts_file)
     _write_in_place(host.dir / "etc" / "hostname", f"{host.name}\n")
+    _write_in_place(host.dir / "etc" / "resolv.conf", RESOLV_CONF)
     for asset in CONTAINERS_ASSETS.iterdir():
         _write_in_place(host.dir / "etc" / "containers" / asset.name, asset.read_text(encoding="utf-8"))
     if not host.host_key.exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{host.name}", "-f", str(host.host_key)])
+    init_digest = hashlib.sha256(HOST_INIT.read_bytes()).hexdigest()[:16]
     config = string.Template(SSHD_CONFIG_TEMPLATE.read_text(encoding="utf-8")).substitute(
-        name=host.name, host_key=host.host_key, pid_file=host.pid_file, authorized_keys=authorized_keys)
+        name=host.name, host_key=host.host_key, pid_file=host.pid_file, authorized_keys=authorized_keys,
+        init_digest=init_digest)
     return _write_in_place(host.sshd_config, config)
 
 
@@ -195,15 +202,21 @@ def host_container_ids(host_dir: Path) -> set[str]:
 def stop_host(host: LabHost, network: LabNetwork) -> None:
     """Kills everything the host runs and removes its network. Its files (and container storage) stay, as a
     powered-off VM's disk does."""
+    kill_host(host)
+    remove_host_link(network, host.netns, host.index if host.index >= 0 else None)
+    host.pid_file.unlink(missing_ok=True)
+
+
+def kill_host(host: LabHost) -> None:
+    """Kills every process of the host (found by namespace, descent and container cgroup, never by name) and
+    removes the cgroups its containers leave behind when killed."""
     anchors = {pid for pid in [sshd_pid(host)] if pid}
     containers = host_container_ids(host.dir)
     try:
-        kill_host_processes(netns_inode(host.netns), anchors, containers)
+        containers |= kill_host_processes(netns_inode(host.netns), anchors, containers)
     except TimeoutError as exc:
         raise LabError(f"host {host.name}: {exc}") from exc
     remove_container_cgroups(containers)
-    remove_host_link(network, host.netns, host.index)
-    host.pid_file.unlink(missing_ok=True)
 
 
 def run_in_host(host: LabHost, argv: list[str], timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess:

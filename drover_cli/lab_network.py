@@ -147,7 +147,9 @@ def ensure_host_link(network: LabNetwork, netns: str, index: int, address: str) 
     """
     veth = network.veth_name(index)
     run(["ip", "netns", "add", netns])
-    run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns])
+    # A rebuilt host keeps its MAC address: with a new one, neighbours' ARP entries for the address would point at
+    # the old one for up to a minute and the rebuilt host would not answer.
+    run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "address", host_mac(address), "netns", netns])
     run(["ip", "link", "set", veth, "master", network.bridge, "up"])
     commands = "\n".join([
         f"addr add {address}/24 dev eth0",
@@ -156,6 +158,11 @@ def ensure_host_link(network: LabNetwork, netns: str, index: int, address: str) 
         f"route add default via {network.gateway}",
     ])
     run(["ip", "-n", netns, "-batch", "-"], input_text=commands + "\n")
+
+
+def host_mac(address: str) -> str:
+    """A locally administered MAC derived from the IPv4 address: 02:d7:a.b.c.d in hex."""
+    return "02:d7:" + ":".join(f"{int(part):02x}" for part in address.split("."))
 
 
 def host_link_ok(network: LabNetwork, netns: str, index: int, address: str, machine_links: dict[str, dict]) -> bool:
@@ -202,12 +209,13 @@ def remove_bridge(network: LabNetwork) -> None:
 def wanted_rules(network: LabNetwork) -> list[list[str]]:
     """FORWARD rules as `iptables -I FORWARD` argument lists, first rule first.
 
-    Routed traffic from a host to anything off the bridge is dropped: nothing leaves the machine even where
-    ip_forward is on. When br_netfilter sends bridged frames through iptables (bridge-nf-call-iptables = 1), traffic
-    between hosts is accepted explicitly, because Docker and others set the FORWARD policy to DROP.
+    Routed traffic from a host to anything off the bridge is rejected: nothing leaves the machine even where
+    ip_forward is on, and whatever tries fails at once. When br_netfilter sends bridged frames through iptables
+    (bridge-nf-call-iptables = 1), traffic between hosts is accepted explicitly, because Docker and others set the
+    FORWARD policy to DROP.
     """
     comment = ["-m", "comment", "--comment", network.rule_comment]
-    rules = [["-i", network.bridge, "!", "-o", network.bridge, *comment, "-j", "DROP"]]
+    rules = [["-i", network.bridge, "!", "-o", network.bridge, *comment, "-j", "REJECT", "--reject-with", "icmp-net-unreachable"]]
     if _bridge_traffic_is_filtered():
         rules.insert(0, ["-i", network.bridge, "-o", network.bridge, *comment, "-j", "ACCEPT"])
     return rules
@@ -223,26 +231,20 @@ def _bridge_traffic_is_filtered() -> bool:
 def lab_rules(network: LabNetwork) -> list[str]:
     """The FORWARD rules carrying this lab's comment, in `iptables -S` form."""
     listing = run(["iptables", "-w", "-S", "FORWARD"]).stdout.splitlines()
-    marker = f'--comment "{network.rule_comment}"'
-    alternative = f"--comment {network.rule_comment} "
-    return [line for line in listing if marker in line or alternative in line + " "]
+    quoted = f'--comment "{network.rule_comment}" '
+    bare = f"--comment {network.rule_comment} "
+    return [line for line in listing if quoted in line + " " or bare in line + " "]
 
 
 def ensure_rules(network: LabNetwork) -> None:
-    """Inserts the lab's rules at the top of FORWARD unless they are all there already."""
-    current = lab_rules(network)
+    """Inserts the lab's rules at the top of FORWARD unless exactly these are there already."""
     wanted = wanted_rules(network)
-    if len(current) == len(wanted) and all(_rule_present(rule, current) for rule in wanted):
+    present = all(run(["iptables", "-w", "-C", "FORWARD", *rule], check=False).returncode == 0 for rule in wanted)
+    if present and len(lab_rules(network)) == len(wanted):
         return
     remove_rules(network)
     for rule in reversed(wanted):
         run(["iptables", "-w", "-I", "FORWARD", "1", *rule])
-
-
-def _rule_present(rule: list[str], listing: list[str]) -> bool:
-    target = rule[-1]
-    negated = "!" in rule
-    return any(line.endswith(f"-j {target}") and (("! -o" in line) == negated) for line in listing)
 
 
 def remove_rules(network: LabNetwork) -> None:

@@ -103,25 +103,44 @@ def host_processes(net_ns: int | None, anchor_pids: set[int], container_ids: set
     return {pid for pid in members - protected - {0, 1} if table[pid].state != "Z"}
 
 
-def kill_host_processes(net_ns: int | None, anchor_pids: set[int], container_ids: set[str], timeout: float = 10.0) -> None:
+def kill_host_processes(net_ns: int | None, anchor_pids: set[int], container_ids: set[str], timeout: float = 10.0) -> set[str]:
     """SIGKILLs the host's processes until none is left. A lab host is a throwaway VM: no graceful stop here.
 
+    Returns the ids of the podman containers whose processes it killed (their cgroups stay behind).
     Raises TimeoutError when some survive (a process in uninterruptible sleep).
     """
     deadline = time.monotonic() + timeout
+    killed_containers: set[str] = set()
     while True:
         pids = host_processes(net_ns, anchor_pids, container_ids)
         if not pids:
-            return
+            return killed_containers
         if time.monotonic() > deadline:
             raise TimeoutError(f"processes {sorted(pids)} survived SIGKILL")
         for pid in pids:
+            killed_containers |= _container_of(pid)
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         # Killed processes leave /proc only once reaped; look again a little later.
         time.sleep(0.02)
+
+
+def _container_of(pid: int) -> set[str]:
+    """The podman container id in the process's cgroup path, if any."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return set()
+    marker = f"/{PODMAN_CGROUP_PARENT}/libpod-"
+    ids = set()
+    for line in lines:
+        path = line.split(":", 2)[-1]
+        if marker in path:
+            name = path.split(marker, 1)[1].split("/", 1)[0]
+            ids.add(name[len("conmon-"):] if name.startswith("conmon-") else name)
+    return ids
 
 
 def pid_alive(pid: int) -> bool:

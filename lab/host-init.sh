@@ -15,9 +15,13 @@ umount -l /run/netns 2>/dev/null || true
 mount -t tmpfs -o mode=0755,size=64m tmpfs /run
 mkdir -p /run/sshd /run/lock
 chmod 0755 /run/sshd
+# podman keeps its container locks in /dev/shm/libpod_lock: shared, the hosts' lock numbers would collide and a
+# rebuilt host could not take its containers' locks again ("acquiring lock N: file exists").
+mount -t tmpfs -o mode=1777,nosuid,nodev,size=64m shm /dev/shm
 
-mount --bind "$host_dir/etc/hosts" /etc/hosts
-mount --bind "$host_dir/etc/hostname" /etc/hostname
+for file in hosts hostname resolv.conf; do
+    mount --bind "$host_dir/etc/$file" "/etc/$file"
+done
 for dir in /etc/haproxy /etc/containers /var/lib/containers /var/lib/haproxy; do
     # The machine may not have the mount point yet (a fresh machine has no /var/lib/containers).
     mkdir -p "$dir"
