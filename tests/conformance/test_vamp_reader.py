@@ -204,7 +204,7 @@ def fact_differences(expected, actual, path: str = "") -> list[str]:
             differences += fact_differences(value, actual.get(key), f"{path}.{key}" if path else str(key))
         for key, value in actual.items():
             if key not in expected and not _empty(value):
-                differences.append(f"{path}.{key}: expected empty (absent from the facts), got {value!r}")
+                differences.append(f"{f'{path}.{key}' if path else key}: expected empty (absent from the facts), got {value!r}")
         return differences
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) != len(expected):
@@ -213,6 +213,8 @@ def fact_differences(expected, actual, path: str = "") -> list[str]:
         for index, (item, other) in enumerate(zip(expected, actual)):
             differences += fact_differences(item, other, f"{path}[{index}]")
         return differences
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return [] if expected is actual else [f"{path}: expected {expected!r}, got {actual!r}"]
     numbers = (int, float)
     if isinstance(expected, numbers) and not isinstance(expected, bool) and isinstance(actual, numbers) and not isinstance(actual, bool):
         return [] if abs(expected - actual) < 1e-9 else [f"{path}: expected {expected!r}, got {actual!r}"]
@@ -267,3 +269,14 @@ def test_vamp_reader_agreement(vamp_corpus, vamp_expectations, capsys):
     unexpected = sorted(name for name, (agrees, _why) in results.items() if not agrees and name not in KNOWN_DISAGREEMENTS)
     assert not unexpected, f"disagreements not listed in KNOWN_DISAGREEMENTS and docs/vamp-compatibility.md: {unexpected}"
     assert agreed / len(core) >= REQUIRED_AGREEMENT, "\n".join(lines)
+
+
+def test_fact_comparison_detects_differences():
+    """The comparison the agreement rests on: absent keys must be empty, values and lengths must match."""
+    expected = {"name": "a", "routes": [{"path": "x", "weight": "50%"}], "memory_mb": 120.0}
+    assert fact_differences(expected, {"name": "a", "routes": [{"path": "x", "weight": "50%", "balance": None}], "memory_mb": 120, "sla": None}) == []
+    assert fact_differences(expected, {"name": "a", "routes": [{"path": "x", "weight": "40%"}], "memory_mb": 120.0}) == [
+        "routes[0].weight: expected '50%', got '40%'"]
+    assert fact_differences(expected, {"name": "a", "routes": [], "memory_mb": 120.0}) == ["routes: expected [{'path': 'x', 'weight': '50%'}], got []"]
+    assert fact_differences({"a": 1}, {"a": 1, "extra": ["set"]}) == ["extra: expected empty (absent from the facts), got ['set']"]
+    assert fact_differences({"flag": True}, {"flag": 1}) == ["flag: expected True, got 1"]
