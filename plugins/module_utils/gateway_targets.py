@@ -18,7 +18,7 @@ resolved, and then every port is known. Routes get `target_blueprint`, `target_c
 from __future__ import annotations
 
 from ansible_collections.drover.fleet.plugins.module_utils.model import CLUSTER_TARGET, SERVICE_TARGET, Blueprint, Breed, Cluster, Gateway, Port, Route
-from ansible_collections.drover.fleet.plugins.module_utils.reader_context import Described, ReadContext
+from ansible_collections.drover.fleet.plugins.module_utils.reader_context import Described, ReadContext, listing
 
 
 def cluster_ports(cluster: Cluster, incomplete: set[int] | None = None) -> tuple[dict[str, Port], bool]:
@@ -54,11 +54,11 @@ def bind_blueprint(ctx: ReadContext, blueprint: Blueprint) -> None:
                 continue
             segments = route.path.split("/")
             if len(segments) == 3 and segments[0] != blueprint.name:
-                _unresolved(ctx, route, f"'{segments[0]}' is not this blueprint ('{blueprint.name}')", _choices(blueprint))
+                _unresolved(ctx, route, f"'{segments[0]}' is not this blueprint ('{blueprint.name}')", _allowed(blueprint))
                 continue
             cluster = clusters.get(segments[-2] if len(segments) > 1 else segments[0])
             if cluster is None:
-                _unresolved(ctx, route, "no such cluster in the blueprint", _choices(blueprint))
+                _unresolved(ctx, route, "no such cluster in the blueprint", _allowed(blueprint))
                 continue
             _bind_port(ctx, route, blueprint, cluster, segments[-1] if len(segments) > 1 else None)
 
@@ -76,7 +76,7 @@ def bind_standalone_gateway(ctx: ReadContext, gateway: Gateway, blueprints: dict
         else:
             candidates = [(bp, bp.cluster(segments[0])) for bp in blueprints.values() if bp.cluster(segments[0])]
         if not candidates:
-            allowed = ", ".join(choice for bp in blueprints.values() for choice in _choices(bp, with_deployment=True)) or "no blueprint is loaded"
+            allowed = listing(choice for bp in blueprints.values() for choice in _choices(bp, with_deployment=True)) or "no blueprint is loaded"
             _unresolved(ctx, route, "no such cluster in the blueprints loaded", allowed)
         elif len(candidates) > 1:
             ctx.error(route.origin, "the cluster is in more than one blueprint", "AmbiguousRouteError", route.path,
@@ -111,7 +111,7 @@ def _bind_cluster_gateway(ctx: ReadContext, blueprint: Blueprint, cluster: Clust
             continue
         if route.path not in known_services:
             ctx.error(route.origin, "the route names no service of the cluster", "UnresolvedRouteTargetError", route.path,
-                      "a breed name of the cluster's services: " + ", ".join(dict.fromkeys(known_services)))
+                      "a breed name of the cluster's services: " + listing(dict.fromkeys(known_services)))
             continue
         route.target_blueprint, route.target_cluster, route.target_port = blueprint.name, cluster.name, name or None
 
@@ -135,11 +135,16 @@ def _bind_port(ctx: ReadContext, route: Route, blueprint: Blueprint, cluster: Cl
     route.target_blueprint, route.target_cluster, route.target_port = blueprint.name, cluster.name, port_name
 
 
+def _allowed(blueprint: Blueprint) -> str:
+    return listing(_choices(blueprint)) or "the blueprint has no clusters"
+
+
 def _unresolved(ctx: ReadContext, route: Route, message: str, allowed: str) -> None:
     ctx.error(route.origin, f"the route cannot be resolved: {message}", "UnresolvedGatewayPortError", route.path, allowed)
 
 
-def _choices(blueprint: Blueprint, with_deployment: bool = False) -> str:
+def _choices(blueprint: Blueprint, with_deployment: bool = False) -> list[str]:
+    """The route targets a blueprint offers: cluster/port (deployment/cluster/port)."""
     prefix = f"{blueprint.name}/" if with_deployment else ""
     choices = []
     for cluster in blueprint.clusters:
@@ -147,4 +152,4 @@ def _choices(blueprint: Blueprint, with_deployment: bool = False) -> str:
         choices.extend(f"{prefix}{cluster.name}/{name}" for name in sorted(ports))
         if not ports:
             choices.append(f"{prefix}{cluster.name}")
-    return ", ".join(choices) or "the blueprint has no clusters"
+    return choices

@@ -190,6 +190,13 @@ class ReadContext:
         return parent
 
 
+def listing(names, limit: int = 12) -> str:
+    """Names for an `allowed:` text, at most `limit` of them: "a, b, c and 40 more"."""
+    names = list(names)
+    shown = ", ".join(str(name) for name in names[:limit])
+    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
+
+
 class Described:
     """A found value described in words ("a mapping"), shown without the quotes a found string gets."""
 

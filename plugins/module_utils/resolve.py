@@ -16,7 +16,7 @@ import dataclasses
 
 from ansible_collections.drover.fleet.plugins.module_utils.model import (
     ArtifactSet, Blueprint, Breed, Escalation, Gateway, Reference, Route, Sla, SlaReference)
-from ansible_collections.drover.fleet.plugins.module_utils.reader_context import ReadContext
+from ansible_collections.drover.fleet.plugins.module_utils.reader_context import ReadContext, listing
 
 _PLURAL = {"breed": "breeds", "scale": "scales", "sla": "slas", "escalation": "escalations", "condition": "conditions", "route": "routes"}
 
@@ -29,6 +29,7 @@ class Resolver:
         self.artifacts = artifacts
         self.inline_breeds: dict[str, Breed] = {}
         self.escalation_stack: list[str] = []
+        self.known: dict[str, str] = {}  # kind -> the names that exist, as shown in errors (made once)
 
     def resolve(self) -> None:
         for blueprint in self.artifacts.blueprints.values():
@@ -59,11 +60,11 @@ class Resolver:
         if found is None and reference.kind == "breed":
             found = self.inline_breeds.get(reference.name)
         if found is None:
-            names = sorted(table)
-            if reference.kind == "breed":
-                names = sorted(set(names) | set(self.inline_breeds))
+            if reference.kind not in self.known:
+                names = set(table) | set(self.inline_breeds) if reference.kind == "breed" else set(table)
+                self.known[reference.kind] = listing(sorted(names)) or "none is defined"
             self.ctx.error(reference.origin, f"unknown {reference.kind} '{reference.name}'", "UnresolvedReferenceError", reference.name,
-                           f"a {reference.kind} defined in the files loaded: " + (", ".join(names) if names else "none is defined"))
+                           f"a {reference.kind} defined in the files loaded: {self.known[reference.kind]}")
         return found
 
     def _collect_inline(self, breed: Breed, top: bool = False) -> None:

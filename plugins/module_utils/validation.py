@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ansible_collections.drover.fleet.plugins.module_utils.model import (
     CLUSTER_TARGET, EXTERNAL_TARGET, TCP, Blueprint, Breed, Cluster, Condition, Escalation, Gateway, HealthCheck, Reference, Route, Sla)
-from ansible_collections.drover.fleet.plugins.module_utils.reader_context import Described, ReadContext
+from ansible_collections.drover.fleet.plugins.module_utils.reader_context import Described, ReadContext, listing
 from ansible_collections.drover.fleet.plugins.module_utils.yaml_loader import mark_of
 from ansible_collections.drover.fleet.plugins.module_utils.text_rules import (
     balance_problem, deployable_problem, external_address_problem, has_control_characters, rewrite_problem, virtual_host_problem)
@@ -127,7 +127,7 @@ class Validator:
             if dependency.name not in deployed:
                 self.ctx.error(self.ctx.field_origin(breed, "dependencies", key), f"breed '{breed.name}' depends on "
                                f"'{dependency.name}', which no cluster deploys", "UnresolvedBreedDependencyError", dependency.name,
-                               "a breed deployed by a cluster: " + (", ".join(sorted(deployed)) or "none"))
+                               "a breed deployed by a cluster: " + (listing(sorted(deployed)) or "none"))
 
     def duplicate_ports(self, gateways: list[Gateway]) -> None:
         used: dict[int, Gateway] = {}
@@ -284,6 +284,6 @@ class Validator:
             return
         if escalation.target is not None and cluster_names is not None and escalation.target not in cluster_names:
             self.ctx.error(self.ctx.field_origin(escalation, "target"), f"escalation target '{escalation.target}' is not a cluster of the blueprint",
-                           "UnresolvedEscalationTargetError", escalation.target, "a cluster of the blueprint: " + ", ".join(sorted(cluster_names)))
+                           "UnresolvedEscalationTargetError", escalation.target, "a cluster of the blueprint: " + listing(sorted(cluster_names)))
         for member in escalation.escalations:
             self.escalation(member, cluster_names)

@@ -100,7 +100,7 @@ def _check(error: DslError) -> None:
         str(issue)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents=st.lists(DOCUMENTS, min_size=1, max_size=3))
 def test_load_text_never_crashes(documents):
     text = yaml.safe_dump_all(documents, allow_unicode=True)
@@ -110,7 +110,7 @@ def test_load_text_never_crashes(documents):
         _check(error)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
 @given(documents=DSL_DOCUMENTS)
 def test_dsl_shaped_input_loads_or_fails_cleanly(documents):
     """Documents shaped like real breeds, blueprints and gateways, with good and bad values mixed."""
@@ -126,7 +126,7 @@ def test_dsl_shaped_input_loads_or_fails_cleanly(documents):
                 assert route.target_kind == "external" or route.target_cluster is not None
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kind=st.sampled_from(sorted(KINDS)), document=DOCUMENTS, strict=st.booleans())
 def test_read_artifact_never_crashes(kind, document, strict):
     try:
