@@ -17,24 +17,13 @@ import errno
 import os
 import socket
 
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_cfg_scan import section_lines
+
 # Bind options that make an address legitimately non-local or bound elsewhere: not checked from here.
 _UNCHECKABLE_OPTIONS = {"transparent", "freebind", "namespace", "interface"}
 _STREAM_PREFIXES = ("ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@")
 _SKIPPED_PREFIXES = ("unix@", "abns@", "fd@", "sockpair@", "udp@", "udp4@", "udp6@", "quic4@", "quic6@", "uxst@", "uxdg@")
 MAX_PORTS_PER_RANGE = 64
-
-
-def _sections(config_text: str):
-    """(section keyword, stripped line) for every non-comment line inside a section."""
-    section = ""
-    for line in config_text.splitlines():
-        stripped = line.split("#", 1)[0].strip()
-        if not stripped:
-            continue
-        if not line[:1].isspace():
-            section = stripped.split()[0]
-            continue
-        yield section, stripped
 
 
 def _addresses(token: str) -> list:
@@ -67,8 +56,8 @@ def _addresses(token: str) -> list:
 def listeners(config_text: str) -> set:
     """Every TCP address the configuration listens on: `bind` lines and TCP `stats socket`s."""
     found = set()
-    for section, line in _sections(config_text):
-        words = line.split()
+    for line in section_lines(config_text):
+        section, words = line.keyword, line.words
         if section in ("frontend", "listen") and words[0] == "bind" and len(words) > 1:
             if _UNCHECKABLE_OPTIONS.intersection(words[2:]):
                 continue
@@ -107,8 +96,8 @@ def preflight_problems(new_text: str, live_text: str | None) -> list:
         if reason:
             shown = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
             problems.append(f"bind {shown} {reason}")
-    for section, line in _sections(new_text):
-        words = line.split()
-        if section == "global" and words[0] == "chroot" and len(words) > 1 and not os.path.isdir(words[1]):
+    for line in section_lines(new_text):
+        words = line.words
+        if line.keyword == "global" and words[0] == "chroot" and len(words) > 1 and not os.path.isdir(words[1]):
             problems.append(f"chroot directory {words[1]} does not exist")
     return problems

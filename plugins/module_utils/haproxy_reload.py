@@ -38,6 +38,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_cfg_scan import global_directives, server_definitions
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_preflight import preflight_problems
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import (
     MasterClient,
@@ -121,6 +122,7 @@ class ApplyResult:
     diff: list = field(default_factory=list)
     new_worker_pids: list = field(default_factory=list)
     server_state_file: str | None = None
+    servers_from_config: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -243,26 +245,9 @@ def normalize_map_paths(maps: dict | None) -> dict:
 # -- haproxy.cfg facts ---------------------------------------------------------------------------------------------
 
 
-def _global_directives(config_text: str) -> dict:
-    """Directives of the `global` section(s): first word -> rest of the line."""
-    found = {}
-    in_global = False
-    for line in config_text.splitlines():
-        stripped = line.split("#", 1)[0].strip()
-        if not stripped:
-            continue
-        if not line[:1].isspace():
-            in_global = stripped.split()[0] == "global"
-            continue
-        if in_global:
-            words = stripped.split(None, 1)
-            found[words[0]] = words[1].strip() if len(words) > 1 else ""
-    return found
-
-
 def relative_base(config_text: str, config_dir: str, process_cwd: str | None = None) -> str:
     """The directory HAProxy resolves relative file names against (`default-path`, else the process's cwd)."""
-    policy = _global_directives(config_text).get("default-path", "").split()
+    policy = global_directives(config_text).get("default-path", "").split()
     if policy[:1] == ["config"]:
         return config_dir
     if policy[:1] == ["parent"]:
@@ -274,7 +259,7 @@ def relative_base(config_text: str, config_dir: str, process_cwd: str | None = N
 
 def server_state_path(config_text: str, config_dir: str, process_cwd: str | None = None) -> str | None:
     """Where HAProxy reads server state at start-up: `server-state-file`, relative to `server-state-base` or cwd."""
-    directives = _global_directives(config_text)
+    directives = global_directives(config_text)
     name = directives.get("server-state-file", "").strip().strip('"')
     if not name:
         return None
@@ -447,6 +432,13 @@ def _restore_snapshot(state_dir: str, state: ReloadState) -> list:
     return restored
 
 
+def _snapshot_text(state_dir: str, state: ReloadState, path: str) -> str | None:
+    """The live content kept for `path` (the configuration the running HAProxy was started with), if any."""
+    if not state.snapshot.get(path):
+        return None
+    return read_text(os.path.join(state_dir, "good", _snapshot_name(path)))
+
+
 def _clear_snapshot(state_dir: str, state: ReloadState) -> None:
     shutil.rmtree(os.path.join(state_dir, "good"), ignore_errors=True)
     state.snapshot = {}
@@ -540,13 +532,45 @@ def _show_proc(master: MasterClient | None) -> ProcessTable | None:
         return None
 
 
-def dump_server_state(options: ReloadOptions, target: str) -> bool:
-    """Write `show servers state` of the running worker to `target`, just before a reload. False if unreachable."""
+def state_for_new_config(dump: str, live_text: str | None, new_text: str) -> tuple[str, list]:
+    """The rows of a `show servers state` dump that the new configuration should inherit, and the servers dropped.
+
+    A server whose definition (its `server` or `server-template` line, or the `default-server` lines that apply)
+    differs between the live and the new configuration loses its saved state: the new configuration is the newer
+    intent, e.g. the renderer put an instance into a slot that runs `disabled` at `0.0.0.0:0`, which the saved
+    state would otherwise bring back. Without the live text nothing can be compared and the dump is kept whole.
+    """
+    if live_text is None:
+        return dump, []
+    live, new = server_definitions(live_text), server_definitions(new_text)
+    kept, dropped, header = [], [], []
+    for line in dump.splitlines():
+        if not line.strip() or line.startswith("#") or not header:
+            kept.append(line)
+            if line.startswith("#"):
+                header = line.lstrip("# ").split()
+            continue
+        row = dict(zip(header, line.split()))
+        key = (row.get("be_name"), row.get("srv_name"))
+        if key in live and live[key] == new.get(key):
+            kept.append(line)
+        else:
+            dropped.append(f"{key[0]}/{key[1]}")
+    return "\n".join(kept) + "\n", dropped
+
+
+def dump_server_state(options: ReloadOptions, target: str, live_text: str | None = None, new_text: str | None = None) -> list | None:
+    """Write the running worker's `show servers state` to `target` just before a reload, without the servers whose
+    definition the new configuration changes. Returns the servers left out, or None when no runtime socket answers."""
     client = runtime_client(options)
     if client is None:
-        return False
-    atomic_write(target, client.show_servers_state_text(), 0o600)
-    return True
+        return None
+    dump = client.show_servers_state_text()
+    dropped: list = []
+    if new_text is not None:
+        dump, dropped = state_for_new_config(dump, live_text, new_text)
+    atomic_write(target, dump, 0o600)
+    return dropped
 
 
 def _strip_socket_prefix(address: str) -> str:
@@ -716,10 +740,15 @@ def _do_reload(path: str, state_dir: str, options: ReloadOptions, manager: str, 
     cwd = _process_cwd(before.master.pid if before else None)
     state_file = options.server_state_file or server_state_path(config_text, os.path.dirname(path), cwd)
     result.server_state_file = state_file
+    live_text = _snapshot_text(state_dir, state, path)
     if state_file is None:
         result.warnings.append("no server-state-file in the global section: runtime weights and states will not survive the reload")
-    elif not dump_server_state(options, state_file):
-        result.warnings.append("no runtime socket answered: server state was not dumped before the reload")
+    else:
+        dropped = dump_server_state(options, state_file, live_text, config_text)
+        if dropped is None:
+            result.warnings.append("no runtime socket answered: server state was not dumped before the reload")
+        else:
+            result.servers_from_config = dropped
 
     outcome = reload_and_verify(options, manager, config_text)
     if outcome.ok:

@@ -224,6 +224,14 @@ server_state_file:
   returned: always
   type: str
   sample: /var/lib/haproxy/server-state
+servers_from_config:
+  description:
+    - Servers whose definition the new configuration changes (their C(server) or C(server-template) line, or an applying
+      C(default-server) line). Their saved runtime state was left out of the dump, so the new configuration sets them.
+  returned: always
+  type: list
+  elements: str
+  sample: [bk_sava_1.0.0/slot2]
 rolled_back:
   description: On failure, whether the previous configuration was restored.
   returned: failed
@@ -334,6 +342,7 @@ class ConfigManager:
             "runtime_map_updates": outcome.runtime_map_updates,
             "new_worker_pids": outcome.new_worker_pids,
             "server_state_file": outcome.server_state_file,
+            "servers_from_config": outcome.servers_from_config,
         }
         if outcome.backup_file:
             result["backup_file"] = outcome.backup_file

@@ -28,7 +28,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import
     stop_master_worker,
 )
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import RuntimeClient
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import MasterClient, RuntimeClient
 from ansible_collections.drover.fleet.tests.haproxy_instance import start_env, stop_env
 from ansible_collections.drover.fleet.tests.helpers import wait_for
 
@@ -140,13 +140,15 @@ def test_runtime_state_survives_a_reload(env):
     runtime.set_weight("be", "s1", 3)
     runtime.set_state("be", "s1", "drain")
     runtime.set_state("be", "s2", "maint")
+    runtime.set_addr("be", "s2", "127.0.0.1", env.backends["s1"].port)  # a slot pointed elsewhere at runtime
     old_pid = int(runtime.show_info()["Pid"])
     result = apply_config(str(env.config_path), env.config(extra_backend("extra", 1)), None, env.options())
     assert result.reloaded and result.server_state_file == str(env.directory / "server-state")
+    assert result.servers_from_config == []
     assert int(runtime.show_info()["Pid"]) != old_pid
     s1, s2 = runtime.server("be", "s1"), runtime.server("be", "s2")
     assert (s1.weight, s1.state) == (3, "drain")
-    assert s2.state == "maint"
+    assert (s2.state, s2.port) == ("maint", env.backends["s1"].port)
 
 
 def test_moving_the_admin_socket_is_verified_through_the_master_cli(env):
@@ -384,3 +386,67 @@ def test_a_worker_that_dies_after_fork_is_reported_without_waiting_for_the_timeo
     assert env.config_path.read_text() == good
     with pytest.raises(PreflightError, match="no-such-jail does not exist"):
         apply_config(str(env.config_path), jailed, None, env.options())
+
+
+def test_the_renderers_output_goes_live_weights_at_runtime_topology_by_reload(tmp_path):
+    """The real renderer's files through apply_config: a weight shift is a map-only runtime change (same worker,
+    no reload, traffic follows); more instances change haproxy.cfg and reload once; a re-run changes nothing."""
+    from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render  # pylint: disable=import-outside-toplevel
+    from ansible_collections.drover.fleet.plugins.module_utils.model import Instance  # pylint: disable=import-outside-toplevel
+    from ansible_collections.drover.fleet.tests.haproxy_instance import LoopbackBackend  # pylint: disable=import-outside-toplevel
+    from ansible_collections.drover.fleet.tests.helpers import free_port  # pylint: disable=import-outside-toplevel
+    from ansible_collections.drover.fleet.tests.routing_fixtures import sava  # pylint: disable=import-outside-toplevel
+
+    port = free_port()
+    backends = {name: LoopbackBackend(name).start() for name in ("v1a", "v1b", "v11")}
+    instances = {"sava/sava/sava:1.0.0": [Instance(1, "127.0.0.1", backends["v1a"].port)],
+                 "sava/sava/sava:1.1.0": [Instance(1, "127.0.0.1", backends["v11"].port)]}
+    options = RenderOptions(bind_address="127.0.0.1", admin_socket=str(tmp_path / "admin.sock"),
+                            server_state_file=str(tmp_path / "server-state"), log_target=None, dynamic_cookie_key="drover-test-key")
+    reload_options = ReloadOptions(master_socket=str(tmp_path / "master.sock"), admin_socket=options.admin_socket)
+    config = tmp_path / "haproxy.cfg"
+    worker = None
+    try:
+        first = render(sava(sticky=None, strength=None, weights=(100, 0), port=port), options, instances)
+        assert apply_config(str(config), first.config, first.maps, reload_options).warnings  # not running yet: written
+        worker = start_master_worker(str(config), reload_options.master_socket)
+        runtime = RuntimeClient(options.admin_socket)
+
+        def answered_by():
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                connection.request("GET", "/")
+                response = connection.getresponse()
+                response.read()
+                return response.headers.get("X-Backend-Id")
+            finally:
+                connection.close()
+
+        wait_for(lambda: answered_by() == "v1a", 20, message="1.0.0 serving")
+        pid = runtime.show_info()["Pid"]
+        reloads = MasterClient(reload_options.master_socket).show_proc().reloads
+
+        shifted = render(sava(sticky=None, strength=None, weights=(0, 100), port=port), options, instances)
+        assert shifted.config == first.config and shifted.maps != first.maps
+        result = apply_config(str(config), shifted.config, shifted.maps, reload_options)
+        assert result.changed and not result.reloaded and result.runtime_map_updates
+        assert {answered_by() for _ in range(20)} == {"v11"}
+        assert runtime.show_info()["Pid"] == pid
+        assert not apply_config(str(config), shifted.config, shifted.maps, reload_options).changed
+
+        instances["sava/sava/sava:1.0.0"].append(Instance(2, "127.0.0.1", backends["v1b"].port))
+        grown = render(sava(sticky=None, strength=None, weights=(100, 0), port=port, instances=(3, 1)), options, instances)
+        assert grown.config != shifted.config  # the renderer writes the instance into a slot of haproxy.cfg
+        result = apply_config(str(config), grown.config, grown.maps, reload_options)
+        assert result.reloaded and MasterClient(reload_options.master_socket).show_proc().reloads == reloads + 1
+        # The slot's saved state (disabled, 0.0.0.0:0) must not override the instance the new config puts there.
+        slot = [name for name in result.servers_from_config if "1.0.0" in name]
+        assert len(slot) == 1 and slot[0].endswith("/slot2")
+        wait_for(lambda: {answered_by() for _ in range(20)} == {"v1a", "v1b"}, 20, message="both 1.0.0 instances serve")
+        assert not apply_config(str(config), grown.config, grown.maps, reload_options).changed
+    finally:
+        if worker is not None:
+            stop_master_worker(worker.pid)
+            worker.process.wait(5)
+        for backend in backends.values():
+            backend.stop()
