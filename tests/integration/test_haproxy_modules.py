@@ -230,3 +230,67 @@ def test_haproxy_info_unreachable_socket_fails_clearly(tmp_path):
     result = run_playbook([{"name": "info", "drover.fleet.haproxy_info": {"admin_socket": str(tmp_path / "none.sock")},
                             "ignore_errors": True}])[0]
     assert result["failed"] and "cannot reach the HAProxy socket" in result["msg"]
+
+
+def test_haproxy_config_concurrent_playbooks_share_one_reload(env):
+    """Three ansible-playbook processes change haproxy.cfg at the same time: the lock serializes their writes and
+    the debounce gives one reload for all of them; every run reports its change live."""
+    reloads = env.master().show_proc().reloads
+    candidates = [env.config(extra_backend(f"burst{i}")) for i in range(3)]
+    results = [None] * 3
+
+    def run(i):
+        results[i] = run_playbook([config_task(env, candidates[i], debounce=3.0, debounce_max=20.0)])[0]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert all(r["changed"] and r["reloaded"] for r in results), results
+    assert sum(not r["coalesced"] for r in results) == 1
+    assert env.master().show_proc().reloads == reloads + 1
+    live = env.config_path.read_text()
+    assert live in candidates
+    assert any(row["pxname"] == f"burst{candidates.index(live)}" for row in env.runtime().show_stat())
+
+
+def test_haproxy_server_state_survives_a_haproxy_config_reload_under_load(env):
+    """haproxy_server drains s1 and reweights s2; haproxy_config then reloads a new topology while four clients
+    send requests: no request fails, and the runtime state is still there in the new worker."""
+    stop, lock, counts = threading.Event(), threading.Lock(), {}
+
+    def load():
+        while not stop.is_set():
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", env.port, timeout=10)
+                connection.request("GET", "/")
+                status = connection.getresponse().status
+                connection.close()
+                key = "ok" if status == 200 else f"status {status}"
+            except (OSError, http.client.HTTPException) as exc:
+                key = f"error {type(exc).__name__}"
+            with lock:
+                counts[key] = counts.get(key, 0) + 1
+
+    clients = [threading.Thread(target=load) for _ in range(4)]
+    for client in clients:
+        client.start()
+    try:
+        wait_for(lambda: counts.get("ok", 0) > 100, 20, message="load running")
+        drain, weight, reload_ = run_playbook([
+            server_task(env, server="s1", state="drain"),
+            server_task(env, server="s2", weight=7),
+            config_task(env, env.config(extra_backend("grown"))),
+        ])
+        seen = counts.get("ok", 0)
+        wait_for(lambda: counts.get("ok", 0) > seen + 100, 20, message="traffic after the reload")
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(30)
+    assert drain["changed"] and weight["changed"] and reload_["changed"] and reload_["reloaded"]
+    assert set(counts) == {"ok"}, counts
+    s1, s2 = env.runtime().server("be", "s1"), env.runtime().server("be", "s2")
+    assert (s1.state, s2.weight) == ("drain", 7)
+    assert int(env.runtime().show_info()["Pid"]) in reload_["new_worker_pids"]
