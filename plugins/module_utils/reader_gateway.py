@@ -18,7 +18,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.errors import Origin
 from ansible_collections.drover.fleet.plugins.module_utils.model import (
     CLUSTER_TARGET, EXTERNAL_TARGET, SERVICE_TARGET, Condition, Gateway, GatewayService, Port, Reference, Rewrite, Route)
 from ansible_collections.drover.fleet.plugins.module_utils.quantities import parse_percentage, parse_port
-from ansible_collections.drover.fleet.plugins.module_utils.reader_context import REFERENCE_KEYS, ReadContext, kind_of
+from ansible_collections.drover.fleet.plugins.module_utils.reader_context import REFERENCE_KEYS, RUNTIME_ONLY_KEYS, ReadContext, kind_of
 from ansible_collections.drover.fleet.plugins.module_utils.selectors import SELECTOR_ALLOWED, SelectorError, check_selector
 from ansible_collections.drover.fleet.plugins.module_utils.text_rules import name_problem
 from ansible_collections.drover.fleet.plugins.module_utils.yaml_loader import java_text, mark_of
@@ -26,7 +26,9 @@ from ansible_collections.drover.fleet.plugins.module_utils.yaml_loader import ja
 STICKY_VALUES = ("route", "instance")
 STICKY_ALLOWED = "route, instance, or none (empty)"
 GATEWAY_BODY_KEYS = ("sticky", "virtual_hosts", "routes", "selector", "metadata")
-STANDALONE_GATEWAY_KEYS = frozenset(GATEWAY_BODY_KEYS + ("name", "kind", "port", "service", "internal"))
+STANDALONE_GATEWAY_KEYS = frozenset(GATEWAY_BODY_KEYS + ("name", "kind", "port", "service"))
+# VAMP marks the gateways it makes for deployments `internal`; nothing to do with it here
+GATEWAY_RUNTIME_ONLY_KEYS = RUNTIME_ONLY_KEYS | {"internal"}
 ROUTE_KEYS = frozenset(("weight", "condition", "condition_strength", "rewrites", "balance", "selector"))
 ROUTE_REFERENCE_KEYS = REFERENCE_KEYS + ("name",)
 CONDITION_KEYS = frozenset(("name", "kind", "condition", "metadata"))
@@ -40,7 +42,7 @@ def is_external_path(path: str) -> bool:
 
 def read_gateway(ctx: ReadContext, mapping: dict, origin: Origin) -> Gateway | None:
     """A standalone gateway: `name`, `port`, and the gateway fields."""
-    ctx.check_keys(mapping, origin, STANDALONE_GATEWAY_KEYS)
+    ctx.check_keys(mapping, origin, STANDALONE_GATEWAY_KEYS, GATEWAY_RUNTIME_ONLY_KEYS)
     name = _gateway_name(ctx, mapping, origin)
     port = None
     if mapping.get("port") is None:
