@@ -31,8 +31,8 @@ from drover_cli.lab_host import (
     write_host_files,
 )
 from drover_cli.lab_network import (
-    LabError, LabNetwork, ensure_bridge, ensure_host_link, ensure_rules, lab_netns_names, links, owner_alias,
-    remove_bridge, remove_rules, remove_stray_veths, run,
+    OWNER_PREFIX, LabError, LabNetwork, bridge_alias, ensure_bridge, ensure_host_link, ensure_rules, lab_netns_names,
+    links, owner_alias, remove_bridge, remove_rules, remove_stray_veths, run,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -193,21 +193,20 @@ def lab_up(hosts: int = DEFAULT_HOSTS, state_dir: Path | str | None = None, *, s
         network = LabNetwork(subnet or (previous.subnet if previous else DEFAULT_SUBNET),
                              bridge or (previous.bridge if previous else DEFAULT_BRIDGE))
         if previous and previous.network != network:
-            _down_locked(state_dir, previous.network)
+            _down_locked(state_dir, previous.network if _owns(state_dir, previous.network) else None)
             previous = None
         state = LabState(state_dir=state_dir, network=network, hosts=plan_hosts(hosts, network, state_dir), timings=timings)
-        # Recorded before anything is created, so `down` finds a lab that failed half way.
+        # The bridge's alias names its owner; it exists before anything else, so `down` finds a lab that failed half
+        # way even without its record. The record comes next, before any host.
+        ensure_bridge(network, owner=str(state_dir))
         _write_atomic(_state_file(state_dir), LabState(state_dir, network, _union(previous, state)).to_json())
         _ensure_lab_key(state)
-        ensure_bridge(network, owner=str(state_dir))
         ensure_rules(network)
         watch.lap("network")
 
-        wanted = {host.name for host in state.hosts}
-        for host in (previous.hosts if previous else []):
-            if host.name not in wanted:
-                stop_host(host, network)
-                shutil.rmtree(host.dir, ignore_errors=True)
+        for host in _surplus_hosts(state, previous):
+            stop_host(host, network)
+            shutil.rmtree(host.dir, ignore_errors=True)
         _write_atomic(_state_file(state_dir), state.to_json())
 
         hosts_file = _hosts_file(state)
@@ -235,6 +234,19 @@ def lab_up(hosts: int = DEFAULT_HOSTS, state_dir: Path | str | None = None, *, s
         _write_atomic(state.ssh_config, render_ssh_config(state))
         timings["total"] = round(sum(timings.values()), 3)
         return state
+
+
+def _surplus_hosts(state: LabState, previous: LabState | None) -> list[LabHost]:
+    """Hosts that exist but are not planned: recorded before, or left by a run that died before recording them."""
+    wanted = {host.name for host in state.hosts}
+    surplus = {host.name: host for host in (previous.hosts if previous else []) if host.name not in wanted}
+    names = [netns[len(state.bridge) + 1:] for netns in lab_netns_names(state.network)]
+    if _hosts_dir(state.state_dir).is_dir():
+        names += [folder.name for folder in _hosts_dir(state.state_dir).iterdir()]
+    for name in names:
+        if name not in wanted and name not in surplus:
+            surplus[name] = _unrecorded_host(state.state_dir, name, state.network.netns_name(name))
+    return list(surplus.values())
 
 
 def _union(previous: LabState | None, state: LabState) -> list[LabHost]:
@@ -324,15 +336,30 @@ def lab_down(state_dir: Path | str | None = None, *, bridge: str | None = None) 
 
 def _networks_of(state_dir: Path, bridge: str | None) -> list[LabNetwork]:
     recorded = load_lab(state_dir)
-    networks = [recorded.network] if recorded else []
+    networks = [recorded.network] if recorded and _owns(state_dir, recorded.network) else []
     bridges = {network.bridge for network in networks}
     for name, link in links().items():
         if link.get("ifalias") == owner_alias(str(state_dir)) and name not in bridges:
             networks.append(LabNetwork(DEFAULT_SUBNET, name))
             bridges.add(name)
     if bridge and bridge not in bridges:
-        networks.append(LabNetwork(DEFAULT_SUBNET, bridge))
+        network = LabNetwork(DEFAULT_SUBNET, bridge)
+        if not _owns(state_dir, network, orphans_too=True):
+            raise LabError(f"bridge {bridge} belongs to the lab in {bridge_alias(bridge)[len(OWNER_PREFIX):]}: "
+                           f"run `drover lab down --state-dir` with that directory")
+        networks.append(network)
     return networks
+
+
+def _owns(state_dir: Path, network: LabNetwork, orphans_too: bool = False) -> bool:
+    """Whether removing `network` cannot hurt another lab: its bridge is gone or names `state_dir` as its owner
+    (or, with `orphans_too`, names a state directory that no longer records a lab)."""
+    alias = bridge_alias(network.bridge)
+    if alias is None or alias == owner_alias(str(state_dir)):
+        return True
+    if not alias.startswith(OWNER_PREFIX):
+        raise LabError(f"bridge {network.bridge} was not made by drover (alias {alias!r}): pick another bridge name")
+    return orphans_too and not _state_file(Path(alias[len(OWNER_PREFIX):])).exists()
 
 
 def _down_locked(state_dir: Path, network: LabNetwork | None) -> None:

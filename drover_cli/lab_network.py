@@ -108,6 +108,12 @@ def links() -> dict[str, dict]:
     return {link["ifname"]: link for link in json.loads(run(["ip", "-j", "link", "show"]).stdout or "[]")}
 
 
+def bridge_alias(bridge: str) -> str | None:
+    """The alias of the bridge, "" when it has none, None when there is no such link."""
+    existing = links().get(bridge)
+    return None if existing is None else existing.get("ifalias", "")
+
+
 def ensure_bridge(network: LabNetwork, owner: str) -> None:
     """Creates the bridge with the controller's address, or checks that an existing one belongs to this lab."""
     existing = links().get(network.bridge)

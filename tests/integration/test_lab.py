@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from ansible_collections.drover.fleet.tests.helpers import wait_for
 from drover_cli.demo_image import DEMO_REPOSITORY, DEMO_VERSIONS
-from drover_cli.lab import LabState, lab_down, lab_status, lab_up, load_lab
+from drover_cli.lab import LabError, LabState, lab_down, lab_status, lab_up, load_lab
 from drover_cli.lab_cli import lab as lab_command
 from drover_cli.lab_processes import pid_alive
 
@@ -266,6 +266,18 @@ def test_up_repairs_a_half_built_lab(lab):
     assert after["app1"] != before["app1"] and after["app2"] != before["app2"]
     for host in ("app1", "app2"):
         assert ssh(repaired, host, "hostname; podman ps --quiet").stdout.splitlines() == [host]
+
+
+def test_down_of_another_state_dir_leaves_this_lab_alone(lab, tmp_path):
+    pids = lab_processes(lab)
+    other = tmp_path / "other-lab"
+    lab_down(other)
+    with pytest.raises(LabError, match="belongs to the lab in"):
+        lab_down(other, bridge=lab.bridge)
+    with pytest.raises(LabError, match="already exists and belongs to"):
+        lab_up(1, other, subnet=lab.subnet, bridge=lab.bridge, images=False)
+    assert lab_processes(lab) == pids
+    assert ssh(lab, "lb1", "hostname").stdout.strip() == "lb1"
 
 
 def test_down_leaves_nothing_behind(tmp_path):
