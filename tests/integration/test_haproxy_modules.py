@@ -273,7 +273,7 @@ def test_haproxy_server_state_survives_a_haproxy_config_reload_under_load(env):
             with lock:
                 counts[key] = counts.get(key, 0) + 1
 
-    clients = [threading.Thread(target=load) for _ in range(4)]
+    clients = [threading.Thread(target=load) for _client in range(4)]
     for client in clients:
         client.start()
     try:

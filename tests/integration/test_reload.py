@@ -281,7 +281,8 @@ def test_concurrent_processes_never_interleave(env):
 
 def test_nothing_running_writes_files_and_warns(tmp_path):
     config = tmp_path / "haproxy.cfg"
-    text = "global\n    stats socket %s/admin.sock level admin\ndefaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n" % tmp_path
+    text = (f"global\n    stats socket {tmp_path}/admin.sock level admin\n"
+            "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n")
     options = {"master_socket": str(tmp_path / "master.sock"), "admin_socket": str(tmp_path / "admin.sock")}
     result = apply_config(str(config), text, None, ReloadOptions(**options))
     assert result.changed and not result.reloaded and any("not running" in w for w in result.warnings)
@@ -430,7 +431,7 @@ def test_the_renderers_output_goes_live_weights_at_runtime_topology_by_reload(tm
         assert shifted.config == first.config and shifted.maps != first.maps
         result = apply_config(str(config), shifted.config, shifted.maps, reload_options)
         assert result.changed and not result.reloaded and result.runtime_map_updates
-        assert {answered_by() for _ in range(20)} == {"v11"}
+        assert {answered_by() for _request in range(20)} == {"v11"}
         assert runtime.show_info()["Pid"] == pid
         assert not apply_config(str(config), shifted.config, shifted.maps, reload_options).changed
 
@@ -442,7 +443,7 @@ def test_the_renderers_output_goes_live_weights_at_runtime_topology_by_reload(tm
         # The slot's saved state (disabled, 0.0.0.0:0) must not override the instance the new config puts there.
         slot = [name for name in result.servers_from_config if "1.0.0" in name]
         assert len(slot) == 1 and slot[0].endswith("/slot2")
-        wait_for(lambda: {answered_by() for _ in range(20)} == {"v1a", "v1b"}, 20, message="both 1.0.0 instances serve")
+        wait_for(lambda: {answered_by() for _request in range(20)} == {"v1a", "v1b"}, 20, message="both 1.0.0 instances serve")
         assert not apply_config(str(config), grown.config, grown.maps, reload_options).changed
     finally:
         if worker is not None:
