@@ -6,18 +6,21 @@
 `apply_config()` is the whole procedure; docs/operations.md ("How haproxy_config reloads") explains it for operators.
 In short, under an exclusive lock (fcntl.flock on `<state_dir>/lock`):
 
-1. the candidate haproxy.cfg and its maps are checked with the real `haproxy -c` (candidate maps in a temp dir);
+1. the candidate haproxy.cfg and its maps are checked with the real `haproxy -c` (candidate maps in a temp dir),
+   then by the pre-flight checks `haproxy -c` cannot do (haproxy_preflight: listeners that cannot bind, chroot);
 2. nothing differs from the files on disk -> nothing is written and nothing reloads;
 3. only maps differ -> the map files are written atomically and the running HAProxy gets them through
    `prepare map` / `add map @<ver>` / `commit map`, with no reload;
 4. haproxy.cfg differs -> files are written atomically (temp file + rename, optional backup) and a reload is
    *pending*. The lock is released for a short debounce window; whichever run takes the lock after the window ends
    does one reload for every change written so far, so a burst of changes gives one reload;
-5. the reload dumps `show servers state` into the `server-state-file`, asks the master CLI (or systemd) to reload,
-   and polls `show proc` until a new worker is listed (success) or `[failed: N]` grows (failure). The admin socket
-   must then answer from the new worker;
+5. the reload dumps `show servers state` into the `server-state-file` (without the servers the new configuration
+   redefines), asks the master CLI (or systemd) to reload, and polls `show proc` until a new worker is listed
+   (success) or `[failed: N]` grows (failure). The new worker must then answer `show info`;
 6. a failed reload restores the last configuration that was live (kept under `<state_dir>/good/`), reloads it, and
    raises ReloadFailedError with HAProxy's own message.
+
+Starting HAProxy without systemd (`start_master_worker`, `stop_master_worker`) lives here too.
 
 Pure standard library, no AnsibleModule: the modules, the CLI and the tests share it.
 """
