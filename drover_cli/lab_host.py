@@ -167,7 +167,7 @@ def start_host(host: LabHost) -> subprocess.Popen:
 def wait_host_started(host: LabHost, launcher: subprocess.Popen, timeout: float = 10.0) -> None:
     """Waits until the launcher has handed over to the daemonized sshd and the sshd accepts connections."""
     try:
-        output, _ = launcher.communicate(timeout=timeout)
+        output = launcher.communicate(timeout=timeout)[0]
     except subprocess.TimeoutExpired as exc:
         launcher.kill()
         launcher.communicate()

@@ -1,8 +1,8 @@
 #!/bin/sh
-# Boots one lab host. Runs as PID-namespace-sharing root inside the host's network namespace, in a fresh mount and
-# UTS namespace (`ip netns exec NS unshare --mount --uts --propagation private sh host-init.sh NAME DIR`), then
-# becomes the host's sshd, which daemonizes: everything the host later runs descends from it and shares its
-# namespaces.
+# Boots one lab host. Runs as root inside the host's network namespace, in a fresh mount and UTS namespace
+# (`ip netns exec NS unshare --mount --uts --propagation private sh host-init.sh NAME DIR`); the PID namespace stays
+# the machine's. It then becomes the host's sshd, which daemonizes: everything the host later runs descends from it
+# and shares its namespaces.
 set -eu
 name=$1
 host_dir=$2

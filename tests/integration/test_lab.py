@@ -47,7 +47,7 @@ def free_lab_network() -> tuple[str, str]:
             for entry in listing for a in entry.get("addr_info", []) if a.get("family") == "inet"]
     names = {entry["ifname"] for entry in listing}
     rng = random.Random()
-    for _ in range(200):
+    for _attempt in range(200):
         subnet = ipaddress.IPv4Network(f"10.199.{rng.randrange(128, 255)}.0/24")
         bridge = f"drvt{rng.randrange(16 ** 4):04x}"
         if not any(subnet.overlaps(net) for net in used) and bridge not in names:
