@@ -58,6 +58,8 @@ _BIND = re.compile(r"(?:[A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]*::[0-9A
 _ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
 _COOKIE_KEY = re.compile(r"[A-Za-z0-9_.:+/=-]{8,128}")
 _STATUS_RANGE = "200-399"
+ROUTE_COOKIE_VAR = "txn.drover_rc"
+ROUTE_COOKIE_NAME_VAR = "txn.drover_rcn"
 _COMMENT_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/@+~!\[\] >-]")
 
 
@@ -89,6 +91,8 @@ class RenderOptions:
     # server check `rise`: consecutive good checks before a server is up again
     check_rise: int = 2
     maxconn: int | None = None
+    # `nbthread`; None: HAProxy's default (one thread per CPU it may run on)
+    threads: int | None = None
     # a listener for the stats page (/stats) and Prometheus metrics (/metrics), e.g. "127.0.0.1:8404"; off when None
     stats_bind: str | None = None
     # one shared frontend for gateways' virtual hosts, e.g. "0.0.0.0:80"; virtual hosts are not served when None
@@ -155,8 +159,10 @@ def validate_options(options: RenderOptions) -> None:
         _check_option("retry_on", options.retry_on, re.compile(r"[a-z0-9-]+(?: [a-z0-9-]+)*"), "retry-on keywords separated by spaces")
     if not isinstance(options.maps_dir, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*", options.maps_dir) or ".." in options.maps_dir.split("/"):
         raise DroverError(f"RenderOptions.maps_dir: {options.maps_dir!r} must be a relative directory without '..'")
-    for name in ("default_slots", "retries", "check_rise"):
+    for name in ("default_slots", "retries", "check_rise", "maxconn", "threads"):
         value = getattr(options, name)
+        if value is None and name in ("maxconn", "threads"):
+            continue
         if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "retries" else 1):
             raise DroverError(f"RenderOptions.{name}: {value!r} must be a positive integer")
     for name in ("admin_socket", "server_state_file", "log_target"):
@@ -185,7 +191,9 @@ def _global_lines(options: RenderOptions) -> list[str]:
         # the target is several words (`stdout format raw local0`); each must be plain
         lines.append("log " + " ".join(word(part) for part in options.log_target.split()))
     if options.maxconn:
-        lines.append(f"maxconn {int(options.maxconn)}")
+        lines.append(f"maxconn {options.maxconn}")
+    if options.threads:
+        lines.append(f"nbthread {options.threads}")
     return lines
 
 
@@ -218,7 +226,8 @@ def _map_path(options: RenderOptions, weighted: WeightedMap) -> str:
 
 
 def _lookup(options: RenderOptions, weighted: WeightedMap, mode: str) -> str:
-    return f"var({weighted.random_var}),map_int({_map_path(options, weighted)},{UNROUTED_BACKEND[mode]})"
+    """A fresh draw looked up in the weighted map; an empty map (every weight 0) gives the unrouted backend."""
+    return f"rand({PICK_RANGE}),map_int({_map_path(options, weighted)},{UNROUTED_BACKEND[mode]})"
 
 
 class _ConditionCompiler:
@@ -251,9 +260,10 @@ def routing_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _Con
     """The rules that route a request in `frontend`, in order. `guard` (ACL terms) is added to every decision, for
     the shared virtual-host frontend."""
     guard = list(guard or [])
+    when = f" if {' '.join(guard)}" if guard else ""
     mode = frontend.mode
     request = "http-request" if mode == HTTP else "tcp-request content"
-    lines = [f"{request} set-var({frontend.pick_var}) rand({PICK_RANGE})"]
+    lines = []
     for test in frontend.tests:
         acls, expression = compiler.lines(test)
         lines.extend(acls)
@@ -261,19 +271,22 @@ def routing_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _Con
             # one draw per request decides the strength for every rule that repeats this test
             lines.append(f"{request} set-var({test.var}) rand({PICK_RANGE}) if {expression}")
     if frontend.route_cookie:
-        lines.append(f"{request} set-var(txn.{frontend.tag}_rc) req.cook({frontend.route_cookie})")
+        # the route backends set the cookie on responses; they read its name and the client's value from here
+        lines.append(f"{request} set-var({ROUTE_COOKIE_NAME_VAR}) str({frontend.route_cookie}){when}")
+        lines.append(f"{request} set-var({ROUTE_COOKIE_VAR}) req.cook({frontend.route_cookie}){when}")
     # Maps are looked up in set-var rules, never inside `use_backend %[...]`: HAProxy 2.6 parses those later, after
     # `default-path config` has stopped applying, and would look for the map relative to its working directory.
     main = frontend.weighted
-    lines.append(f"{request} set-var({main.result_var}) {_lookup(options, main, mode)}")
-    for rest in [r.weighted for r in frontend.rules if r.weighted is not None]:
-        lines.append(f"{request} set-var({rest.result_var}) {_lookup(options, rest, mode)}")
+    lines.append(f"{request} set-var({main.result_var}) {_lookup(options, main, mode)}{when}")
+    for rule in frontend.rules:
+        if rule.weighted is not None:
+            terms = " ".join(guard + _test_terms(rule.tests))
+            lines.append(f"{request} set-var({rule.weighted.result_var}) {_lookup(options, rule.weighted, mode)} if {terms}")
     for stage in frontend.stages:
         chosen = f"{{ var({main.result_var}) -m str {stage.token} }}"
-        lines.append(f"{request} set-var({stage.weighted.random_var}) rand({PICK_RANGE}) if {chosen}")
         lines.append(f"{request} set-var({stage.weighted.result_var}) {_lookup(options, stage.weighted, mode)} if {chosen}")
     for sticky in frontend.sticky_routes:
-        terms = " ".join(guard + [f"{{ var(txn.{frontend.tag}_rc) -m str {sticky.value} }}", f"{{ nbsrv({sticky.backend}) gt 0 }}"])
+        terms = " ".join(guard + [f"{{ var({ROUTE_COOKIE_VAR}) -m str {sticky.value} }}", f"{{ nbsrv({sticky.backend}) gt 0 }}"])
         lines.append(f"use_backend {sticky.backend} if {terms}")
     for rule in frontend.rules:
         lines.append(_use_backend(rule, guard))
@@ -282,19 +295,18 @@ def routing_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _Con
         for rule in stage.rules:
             lines.append(_use_backend(rule, stage_guard))
         lines.append(_use_backend(Rule(stage.route, [], weighted=stage.weighted), stage_guard))
-    final = f"use_backend %[var({main.result_var})]"
-    lines.append(f"{final} if {' '.join(guard)}" if guard else final)
+    lines.append(f"use_backend %[var({main.result_var})]{when}")
     return lines
 
 
-def cookie_lines(frontend: FrontendPlan, guard: list[str] | None = None) -> list[str]:
-    """Set the route cookie on responses of a sticky route when the client's cookie does not name that route yet.
-    `be_name` tells, in the frontend's response rules, which backend answered (req.* is gone by then)."""
-    lines = []
-    for sticky in frontend.sticky_routes:
-        terms = " ".join(list(guard or []) + [f"{{ be_name {sticky.backend} }}", f"!{{ var(txn.{frontend.tag}_rc) -m str {sticky.value} }}"])
-        lines.append(f"http-response add-header Set-Cookie '{frontend.route_cookie}={sticky.value}; Path=/; HttpOnly' if {terms}")
-    return lines
+def route_cookie_lines(backend: BackendPlan) -> list[str]:
+    """Set the route cookie when the client's cookie does not name this backend yet. One rule in the backend, not one
+    per route in the frontend; the frontend said which cookie (sticky frontends only) and what the client sent."""
+    if not backend.route_cookie_value:
+        return []
+    value = backend.route_cookie_value
+    return [f"http-response add-header Set-Cookie '%[var({ROUTE_COOKIE_NAME_VAR})]={value}; Path=/; HttpOnly' "
+            f"if {{ var({ROUTE_COOKIE_NAME_VAR}) -m found }} !{{ var({ROUTE_COOKIE_VAR}) -m str {value} }}"]
 
 
 def frontend_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _ConditionCompiler) -> list[str]:
@@ -307,7 +319,6 @@ def frontend_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _Co
         lines.append(f"log-format {quote_word(TCP_LOG_FORMAT)}")
     lines.extend(routing_lines(frontend, options, compiler))
     lines.append(f"default_backend {UNROUTED_BACKEND[frontend.mode]}")
-    lines.extend(cookie_lines(frontend))
     return lines
 
 
@@ -340,19 +351,10 @@ def virtual_hosts_frontend(frontends: list[FrontendPlan], options: RenderOptions
     lines = [f"bind {options.virtual_hosts_bind}", "mode http", "option idle-close-on-response"]
     for frontend in served:
         lines.extend(_virtual_host_rules(frontend))
-    responses = []
     for frontend in served:
         guard = [f"{{ var(txn.drover_vhost) -m str {frontend.tag} }}"]
         lines.extend(routing_lines(frontend, options, compiler, guard))
-        responses.extend(cookie_lines(frontend, guard))
-    # a host-matching rule above may repeat `set-var(txn.drover_pick)`; one draw per request is what counts
-    seen, unique = set(), []
-    for line in lines:
-        if line.startswith("http-request set-var(txn.drover_pick)") and line in seen:
-            continue
-        seen.add(line)
-        unique.append(line)
-    return unique + [f"default_backend {UNROUTED_BACKEND[HTTP]}"] + responses
+    return lines + [f"default_backend {UNROUTED_BACKEND[HTTP]}"]
 
 
 def _check_words(backend: BackendPlan) -> str:
@@ -377,6 +379,7 @@ def backend_lines(backend: BackendPlan, options: RenderOptions, instances: list[
     if backend.sticky_instance:
         lines.append(f"cookie {backend.instance_cookie} insert indirect nocache dynamic")
         lines.append(f"dynamic-cookie-key {options.dynamic_cookie_key}")
+    lines.extend(route_cookie_lines(backend))
     for rewrite in backend.rewrites:
         # checked by text_rules.rewrite_problem; split_words proves the condition stays words on this one line
         split_words(rewrite.condition, allow_comment=False, allow_environment=False)

@@ -89,6 +89,8 @@ class BackendPlan:
     rewrites: list[Rewrite] = field(default_factory=list)
     sticky_instance: bool = False
     instance_cookie: str | None = None
+    # set when a sticky gateway routes here: the value of that gateway's route cookie that names this backend
+    route_cookie_value: str | None = None
     health_check: HealthCheck | None = None
     check_port: int | None = None
     origin: Origin = field(default_factory=Origin)
@@ -144,11 +146,10 @@ class WeightedEntry:
 
 @dataclass
 class WeightedMap:
-    """A map file of integer ranges `lo:hi <target>`: the number in `random_var` (a `rand(PICK_RANGE)` draw) is looked
-    up with `map_int` into `result_var`, the backend (or stage token) the request goes to."""
+    """A map file of integer ranges `lo:hi <target>`: a `rand(PICK_RANGE)` draw is looked up with `map_int` into
+    `result_var`, the backend (or stage token) the request goes to."""
 
     name: str
-    random_var: str
     result_var: str
     entries: list[WeightedEntry] = field(default_factory=list)
 
@@ -217,10 +218,6 @@ class FrontendPlan:
         for weighted in maps:
             unique.setdefault(weighted.name, weighted)
         return list(unique.values())
-
-    @property
-    def pick_var(self) -> str:
-        return "txn.drover_pick"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -650,7 +647,7 @@ class _Flattener:
             inner_rules, inner_entries = self._inner(node, index, settings, inner_sticky)
             if test is not None:
                 # the rest of this route's requests: the main pick is unused on this path, so it serves here too
-                rest = self._map(f"{index}r", inner_entries, plan.pick_var)
+                rest = self._map(f"{index}r", inner_entries)
                 plan.rules.extend(Rule(r.route, [test] + r.tests, backend=r.backend) for r in inner_rules)
                 plan.rules.append(Rule(node.label, [test], weighted=rest))
             if single:
@@ -665,7 +662,7 @@ class _Flattener:
                 main_entries.append((token, node.label, node.percent, node.label))
             else:
                 main_entries.extend((b, r, p * node.percent / 100.0, t) for b, r, p, t in inner_entries)
-        plan.weighted = self._map("", main_entries, plan.pick_var)
+        plan.weighted = self._map("", main_entries)
         plan.sticky_routes = sorted(self.sticky_backends.values(), key=lambda s: s.backend)
         if plan.sticky_routes:
             plan.route_cookie = f"DRV_{short_hash('route', plan.name, length=8)}"
@@ -691,8 +688,9 @@ class _Flattener:
     def _backend(self, leaf: _Leaf, settings: _Settings, label: str) -> BackendPlan:
         backend = self.planner.backend(leaf, settings, self.plan.mode)
         if settings.sticky in (STICKY_ROUTE, STICKY_INSTANCE) and backend.name not in self.sticky_backends:
-            value = short_hash("cookie", self.plan.name, backend.name, length=10)
-            self.sticky_backends[backend.name] = StickyRoute(backend.name, value, label)
+            # per backend, so that the backend itself can set it; the cookie name is per frontend
+            backend.route_cookie_value = short_hash("route-cookie", backend.name, length=10)
+            self.sticky_backends[backend.name] = StickyRoute(backend.name, backend.route_cookie_value, label)
         return backend
 
     def _test(self, route: Route, key: str, label: str) -> Test | None:
@@ -706,13 +704,11 @@ class _Flattener:
             origin=condition.origin if condition.origin.file or condition.origin.path else route.origin,
         )
 
-    def _map(self, suffix: str, entries: list[tuple[str, str, float, str]], random_var: str | None = None) -> WeightedMap:
+    def _map(self, suffix: str, entries: list[tuple[str, str, float, str]]) -> WeightedMap:
         name = f"{self.plan.name.replace(':', '_')}{'.' + suffix if suffix else ''}"
-        if random_var is None:
-            random_var = f"txn.{self.plan.tag}_pick{suffix}"
         units = to_units([e[2] for e in entries])
         total = sum(e[2] for e in entries)
-        weighted = WeightedMap(name=name, random_var=random_var, result_var=f"txn.{self.plan.tag}_to{suffix}")
+        weighted = WeightedMap(name=name, result_var=f"txn.{self.plan.tag}_to{suffix}")
         for (target, route, percent, label), share in zip(entries, units):
             effective = percent * 100.0 / total if total > 0 else 0.0
             weighted.entries.append(WeightedEntry(target=target, route=route, percent=round(effective, 4), units=share, label=label))

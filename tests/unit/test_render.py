@@ -120,18 +120,20 @@ def test_frontend_routes_in_one_hop():
     assert config.count("\nfrontend ") == 1 and "unix@" not in config and "send-proxy" not in config
     frontend = config[config.index("\nfrontend "):config.index("\nbackend ")]
     lines = [line.strip() for line in frontend.splitlines()]
+    lookup = next(i for i, line in enumerate(lines) if "set-var(" in line and "rand(10000),map_int(maps/" in line)
     sticky = [i for i, line in enumerate(lines) if "nbsrv(" in line]
     condition = next(i for i, line in enumerate(lines) if "-m int lt 5000" in line)
-    lookup = next(i for i, line in enumerate(lines) if "set-var(" in line and "var(txn.drover_pick),map_int(maps/" in line)
     weighted = next(i for i, line in enumerate(lines) if line.startswith("use_backend %[var(txn."))
     assert sticky and lookup < min(sticky) and max(sticky) < condition < weighted    # sticky, then conditions, then weights
     assert weighted == max(i for i, line in enumerate(lines) if line.startswith("use_backend"))     # the last decision
-    assert any(line.startswith("http-response add-header Set-Cookie 'DRV_") for line in lines)
+    assert "http-request set-var(txn.drover_rcn) str(DRV_" in frontend and "http-response" not in frontend
+    # each route backend sets the route cookie itself
+    assert config.count("http-response add-header Set-Cookie '%[var(txn.drover_rcn)]=") == 2
 
 
 def test_tcp_frontend_uses_content_rules_and_a_tcp_log_format():
     config = render(standalone(external_gateway([7001, 7002], [40, 60], protocol=TCP)), OPTIONS).config
-    assert "tcp-request content set-var(txn.drover_pick) rand(10000)" in config
+    assert "tcp-request content set-var(txn." in config and "rand(10000),map_int(maps/" in config
     assert "mode tcp" in config and "log-format '{\"t\":\"%t\"" in config
     assert "backend drover_unrouted_tcp" in config and "http-request" not in config.split("\nfrontend ")[1]
 

@@ -168,7 +168,7 @@ def test_inner_conditions_behind_a_weighted_choice_become_a_stage():
     assert [e.percent for e in stage.weighted.entries] == [70.0, 30.0]
     [rule] = stage.rules
     assert rule.stage == "@1" and rule.tests[0].condition.definition == "has header X-Beta"
-    assert stage.weighted.random_var != frontend.pick_var   # an independent draw inside the stage
+    assert stage.weighted.name != frontend.weighted.name and stage.weighted.result_var != frontend.weighted.result_var
 
 
 def test_outer_condition_to_a_cluster_expands_inner_rules_then_the_rest():
