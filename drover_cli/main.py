@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from drover_cli.blueprint_commands import explain_command, render_command, validate
+from drover_cli.lab_cli import lab
 
 
 @click.group()
@@ -16,3 +17,4 @@ def cli() -> None:
 cli.add_command(validate)
 cli.add_command(render_command)
 cli.add_command(explain_command)
+cli.add_command(lab)

@@ -51,6 +51,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.condition_tree import
     RawAcl,
     UserAgent,
 )
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_fetches import is_sample_fetch
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_quoting import quote_fetch_argument, quote_word
 from ansible_collections.drover.fleet.plugins.module_utils.user_agents import UserAgentAlias, find_user_agent_alias
 
@@ -156,6 +157,9 @@ def leaf_definition(leaf: ConditionNode) -> str:
         return _substring_match(f"req.fhdr({quote_fetch_argument(leaf.name)})", leaf.value)
     if isinstance(leaf, RawAcl):
         check_raw_acl(leaf.text)
+        # A typo in the fetch would only show at `haproxy -c`; name it here, where the condition's location is known.
+        if not is_sample_fetch(leaf.text.split()[0]):
+            raise ConditionError(f"the raw ACL starts with {leaf.text.split()[0]!r}, which is not an HAProxy 2.6 sample fetch or ACL keyword")
         return leaf.text
     raise ConditionError(f"not a condition node: {leaf!r}")
 

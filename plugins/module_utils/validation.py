@@ -23,11 +23,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.yaml_loader import ma
 from ansible_collections.drover.fleet.plugins.module_utils.text_rules import (
     balance_problem, deployable_problem, external_address_problem, has_control_characters, rewrite_problem, virtual_host_problem)
 
-try:
-    from ansible_collections.drover.fleet.plugins.module_utils.conditions import ConditionError, parse_condition
-except ImportError:  # the condition compiler ships with the collection; this guards partial checkouts only
-    parse_condition = None
-    ConditionError = Exception
+from ansible_collections.drover.fleet.plugins.module_utils.conditions import ConditionError, compile_condition
 
 STANDALONE = "standalone"
 BLUEPRINT = "blueprint"
@@ -258,10 +254,11 @@ class Validator:
                 self.ctx.error(rewrite.origin, "illegal path rewrite", "IllegalRewrite", f"{rewrite.path} if {rewrite.condition}", problem)
 
     def condition(self, condition: Condition) -> None:
-        if not self._first_time(condition) or not self.strict or parse_condition is None:
+        if not self._first_time(condition) or not self.strict:
             return
         try:
-            parse_condition(condition.definition)
+            # Compiled, not only parsed: whatever would stop the renderer is reported here, with its location.
+            compile_condition(condition.definition)
         except ConditionError as exc:
             column = getattr(exc, "column", None)
             origin = condition.origin

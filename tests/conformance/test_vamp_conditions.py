@@ -97,7 +97,8 @@ def check_case(case) -> list[str]:
     problems = []
     try:
         tree = parse_condition(case["input"])
-        compiled = compile_condition(case["input"])
+        # Parser-spec cases assert only the tree; `<water ⇒ ice>` there is no HAProxy ACL, and compiling rejects it.
+        compiled = compile_condition(case["input"]) if "acl_structure" in case else None
     except ConditionError as error:
         return [f"rejected: {error}"]
     if to_structure(tree) != case["structure"]:
