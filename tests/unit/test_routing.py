@@ -15,6 +15,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.routing import (
     explain,
     haproxy_name,
     plan,
+    rewrite_condition_problem,
     to_units,
 )
 from ansible_collections.drover.fleet.tests.routing_fixtures import (
@@ -255,11 +256,27 @@ def test_conditions_on_tcp_are_refused():
     ({"balance": "custom 1"}, "InvalidBalance"),
     ({"rewrites": [rewrite("/x\nbackend evil", "{ path / }")]}, "InvalidRewrite"),
     ({"rewrites": [rewrite("/x", "{ path / } # comment")]}, "InvalidRewrite"),
+    ({"rewrites": [rewrite("/x", "{ path_beg x } INJECTED { }")]}, "InvalidRewrite"),
+    ({"rewrites": [rewrite("/x", "p_ext_jpg path_end -i .jpg")]}, "InvalidRewrite"),   # VAMP's example names an undefined ACL
 ])
 def test_unsafe_route_settings_are_refused(extra, code):
     with pytest.raises(DslError) as caught:
         plan(standalone(external_gateway([7001], **extra)))
     assert caught.value.codes == [code]
+
+
+@pytest.mark.parametrize("condition, ok", [
+    ("{ path_beg /api }", True),
+    ("!{ method POST } { path_end -i .jpg } or METH_GET", True),
+    ("{ hdr(x) -m str 'a b' } || ! TRUE", True),
+    ("{ path_beg /a } or", False),
+    ("{ }", False),
+    ("{ nosuchfetch x }", False),
+    ("{ path_beg x } { path_beg y", False),
+    ("my_acl", False),
+])
+def test_rewrite_conditions_must_be_complete_anonymous_or_predefined_acls(condition, ok):
+    assert (rewrite_condition_problem(condition) is None) is ok
 
 
 def test_invalid_virtual_host_is_refused():
