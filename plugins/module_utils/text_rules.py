@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_fetches import is_sample_fetch
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_quoting import HaproxyTextError, find_unsafe_character, split_words
+
 # VAMP forbids whitespace, '/', '[' and ']' in names; we also keep out everything HAProxy or a shell would read as syntax
 _NAME = re.compile(r"[A-Za-z0-9_.:@+~!-]+")
 _STRICT_NAME = re.compile(r"[A-Za-z0-9_:@+~!-]+")
@@ -36,10 +39,12 @@ BALANCE_ALLOWED = ("roundrobin, leastconn, random, random(<n>), first, source, u
                    "hdr(<name>) (algorithms that allow runtime weights; static-rr is refused)")
 
 _REWRITE_PATH = re.compile(r"[^\s\"'\\#]+")
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
-_UNSAFE_IN_CONDITION = re.compile(r"[\x00-\x1f\x7f#\\]")
-REWRITE_ALLOWED = ("'<new path> if <haproxy condition>': the path has no whitespace, quotes, '#' or backslash; "
-                   "the condition has no '#', backslash or control characters, and its quotes are balanced")
+_UNSAFE_IN_CONDITION = re.compile(r"[#\\]")
+# Outside `{ ... }` blocks a rewrite condition may only combine them; the backend defines no named ACLs to refer to.
+_CONDITION_OPERATORS = frozenset(("or", "||", "!"))
+REWRITE_ALLOWED = ("'<new path> if <haproxy condition>': the path has no whitespace, quotes, '#', backslash or control characters; "
+                   "the condition is anonymous ACLs such as '{ path_beg /api }', each starting with an HAProxy sample fetch, joined by "
+                   "spaces (and), 'or' and '!', with balanced quotes and no '#', backslash or control characters")
 
 _DEPLOYABLE = re.compile(r"[^\s\x00-\x1f\x7f\"'\\]+")
 DEPLOYABLE_ALLOWED = "an image reference with no whitespace, quotes or control characters, e.g. magneticio/sava:1.0.0"
@@ -80,11 +85,34 @@ def balance_problem(text) -> str | None:
 
 
 def rewrite_problem(path: str, condition: str) -> str | None:
-    if not _REWRITE_PATH.fullmatch(path) or not condition.strip() or _UNSAFE_IN_CONDITION.search(condition):
+    if not _REWRITE_PATH.fullmatch(path) or has_control_characters(path) or has_control_characters(condition):
         return REWRITE_ALLOWED
-    if condition.count('"') % 2 or condition.count("'") % 2:
+    if _UNSAFE_IN_CONDITION.search(condition):
         return REWRITE_ALLOWED
-    return None
+    try:
+        words = split_words(condition, allow_comment=False, allow_environment=False)
+    except HaproxyTextError:
+        return REWRITE_ALLOWED
+    return None if _anonymous_acls_only(words) else REWRITE_ALLOWED
+
+
+def _anonymous_acls_only(words: list[str]) -> bool:
+    """`{ fetch ... }` blocks joined by operators, each block opened and closed once, none empty."""
+    inside, block, blocks = False, [], 0
+    for word in words:
+        if word in ("{", "!{"):
+            if inside:
+                return False
+            inside, block = True, []
+        elif word == "}":
+            if not inside or not block or not is_sample_fetch(block[0]):
+                return False
+            inside, blocks = False, blocks + 1
+        elif inside:
+            block.append(word)
+        elif word not in _CONDITION_OPERATORS:
+            return False
+    return not inside and blocks > 0
 
 
 def deployable_problem(text) -> str | None:
@@ -94,5 +122,6 @@ def deployable_problem(text) -> str | None:
 
 
 def has_control_characters(text: str) -> bool:
-    """Newlines, tabs and other control characters, which no string that reaches haproxy.cfg may hold."""
-    return bool(_UNSAFE.search(text))
+    """Newlines, tabs, line separators and other control or format characters, which no string that reaches
+    haproxy.cfg may hold."""
+    return find_unsafe_character(text) is not None
