@@ -107,48 +107,11 @@ class ActionModule(ActionBase):
         module_result = self._execute_module(module_name="drover.fleet.haproxy_config", module_args=module_args, task_vars=task_vars)
         result.update(module_result)
         result["rendered_files"] = sorted(rendered.files)
-        result["runtime_slot_updates"] = []
-        if not module_result.get("failed") and not self._task.check_mode:
-            self._reconcile_slots(args, rendered, task_vars, result)
         if rendered.warnings:
             result.setdefault("warnings", []).extend(rendered.warnings)
         # the module's own invocation echoes the whole content; the task's arguments are what people want to see
         result.pop("invocation", None)
         return mask_secrets(result, secrets)
-
-    def _reconcile_slots(self, args: dict, rendered, task_vars: dict, result: dict) -> None:
-        """Make every filled slot of the running HAProxy point at its instance and take traffic.
-
-        HAProxy 2.6 restores a server's port from the server-state file across a reload even when the configuration
-        gives the slot a new address, which leaves a new instance's slot on port 0. The runtime API puts it right
-        without another reload; when runtime and file agree already, nothing is done.
-        """
-        sockets = {"admin_socket": args["admin_socket"], "master_socket": args["master_socket"], "timeout": args["timeout"]}
-        info = self._execute_module(module_name="drover.fleet.haproxy_info", module_args=dict(sockets, gather=["servers"]), task_vars=task_vars)
-        if info.get("failed"):
-            return  # HAProxy is not running: it starts from the files, which are right
-        current = {(server["backend"], server["server"]): server for server in info.get("servers", [])}
-        instances = instances_from_data(args["instances"])
-        for backend in rendered.backends:
-            if backend.instance_key is None:
-                continue
-            chosen = instances.get(f"{backend.instance_key}/{backend.port_name}", instances.get(backend.instance_key, []))
-            for instance in chosen:
-                server = f"slot{instance.slot}"
-                now = current.get((backend.name, server))
-                if now is None or (now.get("address"), now.get("port"), now.get("state")) == (instance.address, instance.port, "ready"):
-                    continue
-                fix = self._execute_module(
-                    module_name="drover.fleet.haproxy_server", task_vars=task_vars,
-                    module_args={"admin_socket": args["admin_socket"], "timeout": args["timeout"], "backend": backend.name, "server": server,
-                                 "address": instance.address, "port": instance.port, "state": "ready"},
-                )
-                if fix.get("failed"):
-                    raise AnsibleActionFail(f"could not point {backend.name}/{server} at {instance.address}:{instance.port}: {fix.get('msg')}")
-                if fix.get("changed"):
-                    result["changed"] = True
-                    result["runtime_slot_updates"].append({"backend": backend.name, "server": server, "address": instance.address,
-                                                           "port": instance.port, "changes": fix.get("changes", [])})
 
     def _local_paths(self, artifacts):
         """Relative artifact paths resolve against the playbook's directory, as `lookup('file')` does."""

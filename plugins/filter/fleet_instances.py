@@ -90,7 +90,7 @@ def _ports(container: dict) -> dict:
         return ports
     bindings = (container.get("HostConfig") or {}).get("PortBindings") or (container.get("NetworkSettings") or {}).get("Ports") or {}
     for spec, targets in bindings.items():
-        number, _, protocol = str(spec).partition("/")
+        number, protocol = (str(spec).split("/", 1) + [""])[:2]
         if protocol not in ("", "tcp") or not number.isdigit():
             continue
         for target in targets or []:

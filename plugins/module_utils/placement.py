@@ -292,7 +292,17 @@ def plan_placement(artifacts: ArtifactSet, candidates: dict, running: list, blue
         if container.blueprint in names and container.key not in wanted_keys:
             plan.remove.append(Removal.of(container, "service no longer in the blueprint"))
     plan.remove.sort(key=lambda removal: (removal.key, -(removal.slot or 0), removal.host, removal.container_name))
+    _check_unique_names(plan)
     return plan
+
+
+def _check_unique_names(plan: Plan) -> None:
+    """Two services whose names differ only in characters a container name cannot hold would share names."""
+    seen: dict = {}
+    for instance in plan.instances:
+        other = seen.setdefault(instance.container_name, instance.key)
+        if other != instance.key:
+            raise PlacementError(f"services {other} and {instance.key} both give container name {instance.container_name}; rename one")
 
 
 def backend_slots(artifacts: ArtifactSet, default_slots: int | None = None) -> dict:
@@ -373,9 +383,7 @@ def _resolve(table: dict, value, kind: str):
 
 
 def _cluster_hosts(candidates: dict, blueprint: Blueprint, cluster: Cluster) -> list[HostCandidate]:
-    hosts = candidates.get(cluster.name, candidates.get("*"))
-    if not hosts:
-        raise PlacementError(f"{blueprint.name}/{cluster.name}: no host may run this cluster; give it a host group")
+    hosts = candidates.get(cluster.name, candidates.get("*")) or []
     names = [host.name for host in hosts]
     if len(set(names)) != len(names):
         raise PlacementError(f"{blueprint.name}/{cluster.name}: a host is listed twice among its candidates")
@@ -440,7 +448,10 @@ def _plan_service(spec: _ServiceSpec, hosts: list, mine: list, ports: _PortBook,
     # drained before anything else takes its place
     free = [slot for slot in range(1, spec.slots + 1) if slot not in kept]
     free.sort(key=lambda slot: (slot in holding, slot))
-    for slot in free[:spec.desired - len(kept)]:
+    missing = free[:spec.desired - len(kept)]
+    if missing and not hosts:
+        raise PlacementError(f"{spec.key}: no host may run cluster {spec.cluster}; give it a host group")
+    for slot in missing:
         host = _least_loaded(hosts, service.instances, fleet_load)
         fleet_load[host.name] = fleet_load.get(host.name, 0) + 1
         published = {port: ports.allocate(host.name) for port in spec.container_ports}

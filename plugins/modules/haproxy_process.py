@@ -19,7 +19,7 @@ description:
     M(drover.fleet.haproxy_config).
   - For hosts with systemd, use the distribution's unit (M(ansible.builtin.systemd_service)) instead.
 author:
-  - drover.fleet contributors
+  - drover.fleet contributors (@drover-fleet)
 extends_documentation_fragment:
   - drover.fleet.attributes
   - drover.fleet.haproxy_socket.master

@@ -16,12 +16,10 @@ description:
     the running instances in their server slots, and applies them on the load balancer with
     M(drover.fleet.haproxy_config), which validates, writes atomically, and reloads only when the topology changed.
     A change of route weights only replaces the maps at runtime, with no reload.
-  - Then makes sure every filled slot of the running HAProxy points at its instance and is ready, through the runtime
-    API, in case the server-state file restored something stale across the reload.
   - The O(dynamic_cookie_key) is masked (C(********)) everywhere in the result, the diff included, so C(--diff) can show
     the configuration without the secret. Any C(dynamic-cookie-key) line of the previous configuration is masked too.
 author:
-  - drover.fleet contributors
+  - drover.fleet contributors (@drover-fleet)
 extends_documentation_fragment:
   - drover.fleet.attributes
   - drover.fleet.haproxy_socket
@@ -141,14 +139,6 @@ runtime_map_updates:
   type: list
   elements: dict
   sample: [{"map": "maps/fe_sava_9050_26b9fe.map", "id": "#0", "entries": 2, "version": 3}]
-runtime_slot_updates:
-  description:
-    - Slots of the running HAProxy that were pointed at their instance and set ready through the runtime API after the
-      configuration was applied (HAProxy 2.6 can restore a stale port from the server-state file across a reload).
-  returned: always
-  type: list
-  elements: dict
-  sample: [{"backend": "bk_sava_sava_1.0_bd6448", "server": "slot2", "address": "10.0.0.12", "port": 20001, "changes": ["port"]}]
 rendered_files:
   description: The files rendered, relative to the directory of O(path).
   returned: always
@@ -156,14 +146,3 @@ rendered_files:
   elements: str
   sample: [haproxy.cfg, maps/fe_sava_9050_26b9fe.map]
 """
-
-from ansible.module_utils.basic import AnsibleModule
-
-
-def main() -> None:
-    module = AnsibleModule(argument_spec={}, bypass_checks=True)
-    module.fail_json(msg="drover.fleet.haproxy_routing is an action plugin: it runs through Ansible, not as a module on its own")
-
-
-if __name__ == "__main__":
-    main()

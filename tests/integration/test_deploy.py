@@ -70,8 +70,9 @@ class Fleet:
 
     def playbook(self, name: str, blueprint: str, *args: str, extra: dict | None = None, callback: str = "ansible.posix.json",
                  background: bool = False):
+        # L7 retries: a request in flight on an instance that dies is replayed on another one (docs/architecture.md)
         variables = {"drover_blueprint": str(self.blueprints[blueprint]), "haproxy_dynamic_cookie_key": self.cookie_key,
-                     "deploy_drain_timeout": 30}
+                     "deploy_drain_timeout": 30, "haproxy_render_options": {"retry_on": "conn-failure empty-response response-timeout"}}
         variables.update(extra or {})
         argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(self.state.inventory), str(REPO_ROOT / "playbooks" / f"{name}.yml"),
                 "-e", json.dumps(variables), *args]

@@ -151,8 +151,10 @@ def test_desired_counts_override_and_slot_limit():
 
 
 def test_cluster_without_hosts_and_unknown_blueprint_are_errors():
-    with pytest.raises(PlacementError, match="shop/web: no host may run this cluster"):
+    with pytest.raises(PlacementError, match="shop/web/demo:1.0: no host may run cluster web"):
         plan_placement(artifacts(), {"db": hosts()}, [])
+    # nothing to start needs no host: an undeploy with the group gone still plans
+    assert not plan_placement(artifacts(), {"db": hosts()}, [], options=PlacementOptions(absent=True)).changed
     with pytest.raises(PlacementError, match="no blueprint named nope"):
         plan_placement(artifacts(), {"*": hosts()}, [], blueprints=["nope"])
 
@@ -179,6 +181,15 @@ def test_image_version(image, version):
 def test_container_names_are_safe_for_container_engines():
     assert container_name("my bp", "c/1", "sava:1.0.0", 3) == "drover-my_bp-c_1-sava_1.0.0-3"
     assert container_name("a", "b", "::", 1) == "drover-a-b-x-1"
+
+
+def test_services_whose_container_names_would_collide_are_refused():
+    collide = artifacts()
+    twin = Breed(name="demo_1.0", deployable="localhost/drover-demo:1.0", ports=[Port("web", 8080)])
+    collide.breeds[twin.name] = twin
+    collide.blueprints["shop"].clusters[0].services.append(Service(breed=twin, scale=Scale(cpu=0.1, memory_mb=32, instances=1)))
+    with pytest.raises(PlacementError, match="both give container name drover-shop-web-demo_1.0-1"):
+        plan_placement(collide, {"*": hosts()}, [])
 
 
 def test_plain_data_round_trip():
