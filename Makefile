@@ -25,7 +25,7 @@ build: setup
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path build/
 
 demo: setup
-	$(PY) demo/local.py
+	$(PY) demo/fleet.py
 
 demo-local: setup
 	$(PY) demo/local.py
