@@ -157,7 +157,8 @@ def validate_options(options: RenderOptions) -> None:
         _check_option("dynamic_cookie_key", options.dynamic_cookie_key, _COOKIE_KEY, "8 to 128 letters, digits or _.:+/=-")
     if options.retry_on is not None:
         _check_option("retry_on", options.retry_on, re.compile(r"[a-z0-9-]+(?: [a-z0-9-]+)*"), "retry-on keywords separated by spaces")
-    if not isinstance(options.maps_dir, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*", options.maps_dir) or ".." in options.maps_dir.split("/"):
+    maps_dir = options.maps_dir
+    if not isinstance(maps_dir, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*", maps_dir) or ".." in maps_dir.split("/"):
         raise DroverError(f"RenderOptions.maps_dir: {options.maps_dir!r} must be a relative directory without '..'")
     for name in ("default_slots", "retries", "check_rise", "maxconn", "threads"):
         value = getattr(options, name)

@@ -246,7 +246,7 @@ def effective_weights(weights: list[float | None]) -> list[float]:
     result = [share if w is None else max(0.0, float(w)) for w in weights]
     total = sum(result)
     if total <= 0:
-        return [0.0 for _ in result]
+        return [0.0] * len(result)
     if abs(total - 100.0) > 1e-9:
         result = [w * 100.0 / total for w in result]
     return result
@@ -255,7 +255,7 @@ def effective_weights(weights: list[float | None]) -> list[float]:
 def to_units(percents: list[float], total: int = PICK_RANGE) -> list[int]:
     """Percentages as integer shares of `total` that add up to exactly `total` (largest remainder; ties by order)."""
     if not percents or sum(percents) <= 0:
-        return [0 for _ in percents]
+        return [0] * len(percents)
     exact = [p * total / 100.0 for p in percents]
     units = [int(x) for x in exact]
     missing = total - sum(units)
@@ -374,7 +374,8 @@ class _Planner:
         if isinstance(value, Reference):
             found = table.get(value.name)
             if found is None:
-                self.issues.error(value.origin if value.origin.path or value.origin.file else origin, f"unknown {value.kind} reference", "UnresolvedReference", value.name)
+                where = value.origin if value.origin.path or value.origin.file else origin
+                self.issues.error(where, f"unknown {value.kind} reference", "UnresolvedReference", value.name)
             return found
         return value
 
@@ -539,7 +540,7 @@ class _Planner:
         elif blueprint is not None:
             candidates = [blueprint]
         else:
-            candidates = [bp for _, bp in sorted(self.artifacts.blueprints.items())]
+            candidates = [self.artifacts.blueprints[name] for name in sorted(self.artifacts.blueprints)]
         candidates = [bp for bp in candidates if self.cluster(bp, cluster_name) is not None]
         if len(candidates) != 1:
             why = "no loaded blueprint has this cluster" if not candidates else "several blueprints have this cluster; write deployment/cluster/port"
