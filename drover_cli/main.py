@@ -6,6 +6,7 @@ import click
 
 from drover_cli.blueprint_commands import explain_command, render_command, validate
 from drover_cli.lab_cli import lab
+from drover_cli.status_command import status_command
 
 
 @click.group()
@@ -18,3 +19,4 @@ cli.add_command(validate)
 cli.add_command(render_command)
 cli.add_command(explain_command)
 cli.add_command(lab)
+cli.add_command(status_command)

@@ -1,0 +1,136 @@
+"""`drover status`: gateways, routes and servers of a running load balancer, read locally or over SSH.
+
+Exit codes, fit for cron: 0 every routed backend has a server that takes requests; 1 some routed backend has none
+(or part of a gateway's requests has no route at all); 2 usage error, or the load balancer cannot be read.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+import time
+
+import click
+
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.plugins.module_utils.fleet_status import build_status
+from ansible_collections.drover.fleet.plugins.module_utils.fleet_status_source import LocalSource, StatusSource, collect_status
+
+from drover_cli.output import emit_json, format_option
+from drover_cli.ssh_target import default_inventory, parse_ssh_spec, target_from_inventory
+from drover_cli.status_ssh import SshSource
+from drover_cli.status_text import render_status
+
+EXIT_HEALTHY = 0
+EXIT_PROBLEM = 1
+EXIT_ERROR = 2
+DEFAULT_MASTER_SOCKET = "/run/haproxy-master.sock"
+
+
+def open_source(host: str | None, inventory: str | None, ssh_spec: str | None, key: str | None, python: str | None,
+                host_key_check: bool | None, timeout: float) -> StatusSource:
+    """The source the options name: SSH to an inventory host, SSH to user@address, or this machine."""
+    if host is None and ssh_spec is None:
+        return LocalSource(timeout)
+    if host is not None:
+        inventory = inventory or default_inventory()
+        if not inventory:
+            raise click.UsageError("--host needs an inventory: -i INVENTORY (or an inventory in ansible.cfg)")
+        target = target_from_inventory(inventory, host)
+    else:
+        target = parse_ssh_spec(ssh_spec, key)
+    if python:
+        target.python = python
+    if host_key_check is not None:
+        target.host_key_check = host_key_check
+    return SshSource(target, timeout=timeout)
+
+
+def _look(source: StatusSource, admin_socket, config_path, master_socket) -> tuple:
+    """(exit code, status or None, error text or None) of one look."""
+    try:
+        raw = collect_status(source, admin_socket=admin_socket, config_path=config_path,
+                             master_socket=master_socket or DEFAULT_MASTER_SOCKET, master_required=master_socket is not None)
+        status = build_status(raw)
+    except DroverError as exc:
+        return EXIT_ERROR, None, str(exc)
+    return (EXIT_HEALTHY if status.healthy else EXIT_PROBLEM), status, None
+
+
+def _show(code: int, status, error, output_format: str, watch: bool, all_slots: bool, interval: float) -> None:
+    if output_format == "json":
+        data = status.as_dict() if status is not None else {"healthy": False, "error": error}
+        data["exit_code"] = code
+        if watch:
+            # one document per line (JSON Lines), so a script can follow the stream
+            click.echo(json.dumps(data, sort_keys=True, default=str))
+        else:
+            emit_json(data)
+        return
+    if watch:
+        click.clear()
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"drover status, every {interval:g}s (Ctrl-C stops): {stamp}\n")
+    if status is not None:
+        click.echo(render_status(status, all_slots=all_slots))
+    else:
+        click.echo(f"drover status: {error}", err=not watch)
+
+
+@click.command(name="status")
+@click.option("--socket", "admin_socket", metavar="PATH",
+              help="Admin socket: a path or host:port [default: the `stats socket ... level admin` of haproxy.cfg, "
+                   "else /run/haproxy/admin.sock]. With --host or --ssh, a path on that machine.")
+@click.option("--config", "config_path", metavar="PATH",
+              help="The live haproxy.cfg, for labels and conditions [default: the running HAProxy's -f, else "
+                   "/etc/haproxy/haproxy.cfg].")
+@click.option("--master-socket", metavar="PATH",
+              help=f"Master CLI socket, for reloads and workers [default: {DEFAULT_MASTER_SOCKET} when it answers].")
+@click.option("--host", metavar="NAME", help="Read this inventory host (or the one host of this group) over SSH.")
+@click.option("-i", "--inventory", metavar="INVENTORY", help="Ansible inventory for --host [default: Ansible's configured one].")
+@click.option("--ssh", "ssh_spec", metavar="USER@ADDR[:PORT]", help="Read this machine over SSH.")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False), help="Private key for --ssh.")
+@click.option("--python", metavar="PATH", help="Python on the load balancer [default: the inventory's interpreter, else python3].")
+@click.option("--host-key-check/--no-host-key-check", default=None,
+              help="Refuse hosts missing from known_hosts [default: as Ansible would for --host; on for --ssh].")
+@click.option("--all-slots", is_flag=True, help="Also list empty server slots.")
+@click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="With --watch: stop after this many refreshes.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds to wait for a socket or SSH.")
+@format_option
+def status_command(admin_socket, config_path, master_socket, host, inventory, ssh_spec, key, python, host_key_check, all_slots,
+                   watch, interval, count, timeout, output_format):
+    """Show gateways, routes (with the weights the running maps hold) and servers of a load balancer.
+
+    Exit 0 when every routed backend has a server taking requests, 1 when one has none, 2 when the load balancer
+    cannot be read."""
+    if host and ssh_spec:
+        raise click.UsageError("--host and --ssh name two machines: give one")
+    if key and not ssh_spec:
+        raise click.UsageError("--key goes with --ssh (an inventory host has its key in the inventory)")
+    if inventory and not host:
+        raise click.UsageError("-i/--inventory goes with --host")
+    if count is not None and not watch:
+        raise click.UsageError("--count goes with --watch")
+    try:
+        source = open_source(host, inventory, ssh_spec, key, python, host_key_check, timeout)
+    except DroverError as exc:
+        _show(EXIT_ERROR, None, str(exc), output_format, False, all_slots, interval)
+        sys.exit(EXIT_ERROR)
+    code = EXIT_ERROR
+    looks = 0
+    try:
+        while True:
+            code, status, error = _look(source, admin_socket, config_path, master_socket)
+            _show(code, status, error, output_format, watch, all_slots, interval)
+            looks += 1
+            if not watch or (count is not None and looks >= count):
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        source.close()
+    sys.exit(code)

@@ -1,0 +1,169 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where `drover status` reads a load balancer from: a `StatusSource` answers runtime API commands and reads files,
+and `collect_status` asks it everything one look needs, in as few round trips as possible.
+
+`LocalSource` talks to the sockets and files of this machine. Other transports (the drover CLI reaches a remote load
+balancer over SSH) implement the same three methods; everything else, from choosing the commands to finding the
+live haproxy.cfg, is shared here.
+
+How the pieces are found, in order:
+- haproxy.cfg: the path given, else the `-f` of the running process (/proc/<pid>/cmdline, whose pid `show info`
+  gives), else the file the `show map` listing names, else /etc/haproxy/haproxy.cfg;
+- the admin socket: the path given, else the `stats socket ... level admin` of that configuration, else
+  /run/haproxy/admin.sock;
+- the maps: the weighted picks the configuration reads (or, without it, every map whose name follows the renderer's
+  convention); their running entries by `show map #<id>`, their files beside haproxy.cfg;
+- the master CLI (`show proc`), when a master socket is given and answers; otherwise the process table is left out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.plugins.module_utils.fleet_status import RawStatus, parse_info
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_cfg_routing import read_routing_config
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import relative_base
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import (
+    RuntimeClient,
+    RuntimeConnectionError,
+    parse_map_list,
+)
+
+DEFAULT_CONFIG = "/etc/haproxy/haproxy.cfg"
+DEFAULT_ADMIN_SOCKET = "/run/haproxy/admin.sock"
+_MAP_USED_BY = re.compile(r"used by map at file '([^']+)'")
+
+
+class StatusSource:
+    """A transport to one load balancer. `description` says which one, for people."""
+
+    description = ""
+
+    def query(self, socket_address: str, commands: list) -> list:
+        """The answers to `commands` on the runtime socket `socket_address`, in order. Raises RuntimeConnectionError
+        when the socket cannot be reached."""
+        raise NotImplementedError
+
+    def read_text(self, path: str) -> str | None:
+        """A file's text, or None when it does not exist or cannot be read."""
+        raise NotImplementedError
+
+    def read_link(self, path: str) -> str | None:
+        """Where a symbolic link points (used for /proc/<pid>/cwd), or None."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the transport."""
+
+
+class LocalSource(StatusSource):
+    """The sockets and files of this machine."""
+
+    def __init__(self, timeout: float = 5.0):
+        self.timeout = timeout
+        self.description = "local"
+
+    def query(self, socket_address: str, commands: list) -> list:
+        client = RuntimeClient(socket_address, self.timeout)
+        return [client.raw(command) for command in commands]
+
+    def read_text(self, path: str) -> str | None:
+        try:
+            with open(path, "r", encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except OSError:
+            return None
+
+    def read_link(self, path: str) -> str | None:
+        try:
+            return os.readlink(path)
+        except OSError:
+            return None
+
+
+def _running_config_path(source: StatusSource, pid, map_list: str) -> tuple:
+    """(haproxy.cfg of the running process, its working directory): from its command line, else from the `show map`
+    listing, which names the file each map is used in."""
+    if pid:
+        cmdline = source.read_text(f"/proc/{pid}/cmdline") or ""
+        argv = [arg for arg in cmdline.split("\0") if arg]
+        cwd = source.read_link(f"/proc/{pid}/cwd")
+        if argv and os.path.basename(argv[0]).startswith("haproxy"):
+            for index, arg in enumerate(argv[:-1]):
+                if arg == "-f":
+                    path = argv[index + 1]
+                    if not os.path.isabs(path):
+                        if not cwd:
+                            break
+                        path = os.path.join(cwd, path)
+                    return os.path.normpath(path), cwd
+    for info in parse_map_list(map_list):
+        match = _MAP_USED_BY.search(info.description)
+        if match and os.path.isabs(match.group(1)):
+            return match.group(1), None
+    return None, None
+
+
+def _wanted_maps(config_text: str | None, listed: list) -> list:
+    """The map files a status needs: the weighted picks of the configuration, or, without one, the maps named the
+    renderer's way (`fe_*.map`). Other maps (a geo table of a hand-written config) are not read."""
+    if config_text:
+        paths = []
+        for frontend in read_routing_config(config_text).frontends:
+            paths.extend(lookup.path for lookup in frontend.lookups.values())
+        wanted = {os.path.normpath(path) for path in paths}
+        return [info for info in listed if os.path.normpath(info.file) in wanted]
+    return [info for info in listed if os.path.basename(info.file).startswith("fe_") and info.file.endswith(".map")]
+
+
+def collect_status(source: StatusSource, admin_socket: str | None = None, config_path: str | None = None,
+                   master_socket: str | None = None, master_required: bool = False) -> RawStatus:
+    """Everything one status needs from `source`, in two or three round trips. Raises RuntimeConnectionError when the
+    admin socket cannot be reached, DroverError when a configuration given explicitly cannot be read. A master socket
+    that does not answer is left out, with a warning when `master_required`."""
+    warnings = []
+    config_text = source.read_text(config_path or DEFAULT_CONFIG)
+    if config_path and config_text is None:
+        raise DroverError(f"cannot read the configuration {config_path} on {source.description}")
+    socket_address = admin_socket or (read_routing_config(config_text).admin_socket if config_text else None) or DEFAULT_ADMIN_SOCKET
+    info, stat, servers_state, map_list = source.query(socket_address, ["show info", "show stat", "show servers state", "show map"])
+    cwd = None
+    if not config_path:
+        running, cwd = _running_config_path(source, parse_info(info).get("Pid"), map_list)
+        if running and running != DEFAULT_CONFIG:
+            config_text = source.read_text(running)
+            if config_text is None:
+                warnings.append(f"the running configuration {running} cannot be read: names are shown as HAProxy has them")
+        config_path = running or (DEFAULT_CONFIG if config_text is not None else None)
+    if not map_list.startswith("# id"):
+        warnings.append(f"show map: {map_list.strip() or 'empty answer'}")
+        map_list = ""
+    wanted = _wanted_maps(config_text, parse_map_list(map_list))
+    answers = source.query(socket_address, [f"show map #{info_.id}" for info_ in wanted]) if wanted else []
+    maps = {info_.file: answer for info_, answer in zip(wanted, answers)}
+    map_files = {}
+    if config_text is not None and config_path:
+        base = relative_base(config_text, os.path.dirname(config_path), cwd)
+        for info_ in wanted:
+            text = source.read_text(info_.file if os.path.isabs(info_.file) else os.path.join(base, info_.file))
+            if text is not None:
+                map_files[info_.file] = text
+    proc = None
+    if master_socket:
+        try:
+            proc = source.query(master_socket, ["show proc"])[0]
+        except RuntimeConnectionError as exc:
+            if master_required:
+                warnings.append(f"master CLI: {exc}")
+    return RawStatus(
+        stat=stat, servers_state=servers_state, info=info, map_list=map_list, maps=maps, map_files=map_files, proc=proc,
+        config=config_text, config_path=config_path if config_text is not None else None,
+        source=f"{source.description} {socket_address}".strip(), warnings=warnings,
+    )
+
+
+__all__ = ["DEFAULT_ADMIN_SOCKET", "DEFAULT_CONFIG", "LocalSource", "StatusSource", "collect_status"]
