@@ -26,6 +26,7 @@ from ansible_collections.drover.fleet.tests.routing_fixtures import (
     TCP,
     external_gateway,
     rewrite,
+    route,
     sava,
     standalone,
     two_clusters,
@@ -162,6 +163,21 @@ def test_cluster_conditions_behind_a_weighted_choice(echo, tmp_path):
         assert_split(plain, {"x1": 35.0, "x2": 15.0, "x3": 50.0}, 2.0)
         beta = shares(send_requests(port, 8000, {"X-Beta": "1"}))
         assert_split(beta, {"x2": 50.0, "x3": 50.0}, 2.0)
+
+
+def test_outer_condition_to_a_cluster_then_the_cluster_decides(echo, tmp_path):
+    """`has cookie beta` sends the request to cluster shop (100%); inside shop, X-Beta picks shop:2, else 70/30."""
+    blueprint = two_clusters(inner_condition=True)
+    port = free_port()
+    blueprint.gateways[0].port.number = port
+    blueprint.gateways[0].routes[0] = route("shop/web", 50, "has cookie beta", 100)
+    instances = {"store/shop/shop:1": [Instance(1, "127.0.0.1", echo.ports["x1"])],
+                 "store/shop/shop:2": [Instance(1, "127.0.0.1", echo.ports["x2"])],
+                 "store/search/search:1": [Instance(1, "127.0.0.1", echo.ports["x3"])]}
+    with running(standalone(blueprints=[blueprint]), tmp_path, instances):
+        assert shares(send_requests(port, 300, {"Cookie": "beta=1", "X-Beta": "1"})) == {"x2": 100.0}
+        assert_split(shares(send_requests(port, 6000, {"Cookie": "beta=1"})), {"x1": 70.0, "x2": 30.0}, 2.0)
+        assert_split(shares(send_requests(port, 6000)), {"x1": 35.0, "x2": 15.0, "x3": 50.0}, 2.0)
 
 
 # -- sticky ------------------------------------------------------------------------------------------------------------
