@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import ansible_runner
 import pytest
 
 from ansible_collections.drover.fleet.tests.helpers import wait_for
@@ -68,11 +69,14 @@ class Fleet:
 
     # -- ansible -----------------------------------------------------------------------------------------------------
 
+    def variables(self, blueprint: str) -> dict:
+        # L7 retries: a request in flight on an instance that dies is replayed on another one (docs/architecture.md)
+        return {"drover_blueprint": str(self.blueprints[blueprint]), "haproxy_dynamic_cookie_key": self.cookie_key,
+                "deploy_drain_timeout": 30, "haproxy_render_options": {"retry_on": "conn-failure empty-response response-timeout"}}
+
     def playbook(self, name: str, blueprint: str, *args: str, extra: dict | None = None, callback: str = "ansible.posix.json",
                  background: bool = False):
-        # L7 retries: a request in flight on an instance that dies is replayed on another one (docs/architecture.md)
-        variables = {"drover_blueprint": str(self.blueprints[blueprint]), "haproxy_dynamic_cookie_key": self.cookie_key,
-                     "deploy_drain_timeout": 30, "haproxy_render_options": {"retry_on": "conn-failure empty-response response-timeout"}}
+        variables = self.variables(blueprint)
         variables.update(extra or {})
         argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(self.state.inventory), str(REPO_ROOT / "playbooks" / f"{name}.yml"),
                 "-e", json.dumps(variables), *args]
@@ -144,8 +148,8 @@ class Fleet:
 
     def split(self, count: int) -> Counter:
         versions = Counter()
-        for _ in range(count):
-            status, body, _ = self.get()
+        for _request in range(count):
+            status, body = self.get()[:2]
             versions[body.get("version") if status == 200 else status] += 1
         return versions
 
@@ -229,10 +233,20 @@ def test_deploy_runs_labelled_limited_containers_behind_a_90_10_split(fleet, dep
     assert "dynamic-cookie-key ********" in deployed.text
 
 
-def test_second_run_changes_nothing(fleet, deployed):
+def test_second_run_through_ansible_runner_with_survey_vars_changes_nothing(fleet, deployed, tmp_path):
+    """AWX runs playbooks with ansible-runner from the project checkout; a survey sends plain strings."""
     assert deployed.changed["lb1"] > 0
-    again = fleet.playbook("deploy", "canary")
-    assert again.changed == {"lb1": 0, "app1": 0, "app2": 0, "app3": 0}
+    run = ansible_runner.run(
+        private_data_dir=str(tmp_path), project_dir=str(REPO_ROOT), playbook="playbooks/deploy.yml",
+        inventory=str(fleet.state.inventory), quiet=True,
+        # the same blueprint as the first run, named relative to the playbook's directory as a survey would
+        extravars=dict(fleet.variables("canary"), drover_blueprint="../tests/integration/blueprints/canary.yml",
+                       drover_default_slots="8", drover_port_range="20000-29999", deploy_drain_timeout="30"),
+        envvars={"ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"), "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"},
+    )
+    assert (run.status, run.rc) == ("successful", 0), "".join(run.stdout.readlines()[-60:])
+    assert set(run.stats["ok"]) == {"lb1", "app1", "app2", "app3"}
+    assert sum(run.stats["changed"].values()) == 0, run.stats["changed"]
 
 
 def test_check_mode_shows_the_diff_and_touches_nothing(fleet, deployed):
@@ -284,7 +298,7 @@ class Traffic(threading.Thread):
         while not self.done.is_set():
             sent = time.monotonic()
             try:
-                status, body, _ = self.fleet.get(self.cookie)
+                status, body = self.fleet.get(self.cookie)[:2]
                 self.answers.append((sent, status, body.get("instance")))
             except OSError as exc:
                 self.answers.append((sent, repr(exc), None))
@@ -362,8 +376,8 @@ def test_scale_in_drains_first_keeping_sticky_clients(fleet, deployed):
         wait_for(lambda: fleet.stats()[key]["status"] == "DRAIN", timeout=30, interval=0.05, message=f"{key} draining")
         control("latency_ms=0")
         # while it drains, new clients never reach it and the sticky client still does
-        fresh = [fleet.get() for _ in range(40)]
-        status, body, _ = fleet.get(cookie)
+        fresh = [fleet.get() for _request in range(40)]
+        status, body = fleet.get(cookie)[:2]
         drain_seen_after = fleet.stats()[key]["status"]
         output.extend(run.stdout)
         assert run.wait(timeout=300) == 0, "".join(output)[-5000:]
@@ -380,7 +394,7 @@ def test_scale_in_drains_first_keeping_sticky_clients(fleet, deployed):
     assert slow_answer and slow_answer[0][0] == 200 and slow_answer[0][1]["instance"] == leaving, "the in-flight request finished"
     assert leaving not in fleet.drover_containers()
     # once it is gone, the sticky client lands on the instance that stays, on the same route
-    status, body, _ = fleet.get(cookie)
+    status, body = fleet.get(cookie)[:2]
     assert (status, body["instance"]) == (200, staying)
 
 

@@ -77,7 +77,6 @@ def test_fresh_plan_starts_every_instance_with_labels_limits_and_readiness():
     assert sorted(newer.ports) == [8080, 9090] and newer.publish[0] == f"{newer.host_port}:8080"
 
 
-
 def test_instances_spread_over_zones_then_hosts():
     plan = plan_placement(artifacts(old=6, new=0), {"*": hosts(count=6, zones=3)}, [])
     placed = service(plan, KEY_OLD).instances
@@ -132,10 +131,10 @@ def test_duplicates_wrong_names_and_unknown_services_are_removed():
     candidates = hosts()
     running, candidates = apply(plan_placement(artifacts(old=1, new=1), {"*": candidates}, []), candidates)
     twin = RunningContainer("app4", "drover-shop-web-demo_1.0-1", dict(running[0].labels), {8080: 21000})
-    stray = RunningContainer("app1", "drover-shop-web-old-1", {"drover.blueprint": "shop", "drover.cluster": "web", "drover.service": "old",
-                                                                "drover.slot": "1", "drover.port": "8080"}, {8080: 21001})
-    other = RunningContainer("app1", "drover-other-x-y-1", {"drover.blueprint": "other", "drover.cluster": "x", "drover.service": "y",
-                                                             "drover.slot": "1", "drover.port": "8080"}, {8080: 21002})
+    stray_labels = {"drover.blueprint": "shop", "drover.cluster": "web", "drover.service": "old", "drover.slot": "1", "drover.port": "8080"}
+    other_labels = {"drover.blueprint": "other", "drover.cluster": "x", "drover.service": "y", "drover.slot": "1", "drover.port": "8080"}
+    stray = RunningContainer("app1", "drover-shop-web-old-1", stray_labels, {8080: 21001})
+    other = RunningContainer("app1", "drover-other-x-y-1", other_labels, {8080: 21002})
     plan = plan_placement(artifacts(old=1, new=1), {"*": candidates}, running + [twin, stray, other], blueprints=["shop"])
     reasons = {(item.host, item.container_name): item.reason for item in plan.remove}
     assert reasons[("app4", twin.name)].startswith("slot 1 is already held by")
@@ -256,7 +255,7 @@ def test_slots_and_backends_come_from_the_routing_plan():
     assert len(old.backends) == len(new.backends) == 2
     assert all(name.startswith("bk_canary_demo_demo") for name in old.backends + new.backends)
     # without an SLA maximum a backend has the renderer's default slots
-    plain = load_text(CANARY.split("    sla:")[0], "plain.yml")
+    plain = load_text(CANARY.split("    sla:", maxsplit=1)[0], "plain.yml")
     assert service(plan_placement(plain, {"*": hosts()}, [], options=PlacementOptions(default_slots=5)), "canary/demo/demo:1.0").slots == 5
 
 
