@@ -31,18 +31,17 @@ except ImportError:  # pragma: no cover - paramiko is a dependency of the CLI
 COMMAND_NOT_FOUND = 127
 _FAMILIES = {socket.AF_UNIX: "unix", socket.AF_INET: "inet", socket.AF_INET6: "inet6"}
 
-# Runs on the load balancer: stdin is {"family", "address", "timeout", "commands"}; stdout a JSON list with, per
-# command, {"answer": text} or {"error": text}. Python 3 standard library only.
+# Runs on the load balancer: stdin is {"timeout", "requests": [[family, address, command], ...]}; stdout a JSON list
+# with, per request, {"answer": text} or {"error": text}. Python 3 standard library only.
 REMOTE_QUERY = r"""
 import json, socket, sys
 request = json.load(sys.stdin)
-family = {"unix": socket.AF_UNIX, "inet": socket.AF_INET, "inet6": socket.AF_INET6}[request["family"]]
-address = request["address"] if request["family"] == "unix" else tuple(request["address"])
-def ask(command):
-    sock = socket.socket(family, socket.SOCK_STREAM)
+families = {"unix": socket.AF_UNIX, "inet": socket.AF_INET, "inet6": socket.AF_INET6}
+def ask(family, address, command):
+    sock = socket.socket(families[family], socket.SOCK_STREAM)
     sock.settimeout(request["timeout"])
     try:
-        sock.connect(address)
+        sock.connect(address if family == "unix" else tuple(address))
         sock.sendall((command + "\n").encode("utf-8"))
         sock.shutdown(socket.SHUT_WR)
         chunks = []
@@ -56,7 +55,7 @@ def ask(command):
         return {"error": getattr(exc, "strerror", None) or str(exc) or type(exc).__name__}
     finally:
         sock.close()
-json.dump([ask(command) for command in request["commands"]], sys.stdout)
+json.dump([ask(*item) for item in request["requests"]], sys.stdout)
 """
 
 
@@ -151,38 +150,39 @@ class SshSource(StatusSource):
 
     # -- StatusSource --------------------------------------------------------------------------------------------------
 
-    def query(self, socket_address: str, commands: list) -> list:
-        if not commands:
+    def ask(self, requests: list) -> list:
+        if not requests:
             return []
         if self.reader in ("auto", "python"):
-            answers = self._query_python(socket_address, commands)
+            answers = self._ask_python(requests)
             if answers is not None:
                 self.used_reader = "python"
                 return answers
             if self.reader == "python":
                 raise SshConnectionError(f"{self.target.describe()}: no {self.target.python} to read the runtime API with")
         self.used_reader = "socat"
-        return [self._query_socat(socket_address, command) for command in commands]
+        return [self._ask_socat(socket_address, command) for socket_address, command in requests]
 
-    def _query_python(self, socket_address: str, commands: list):
-        family, address = parse_socket_address(socket_address)
-        request = {"family": _FAMILIES[family], "address": address, "timeout": self.timeout, "commands": list(commands)}
-        status, out, err = self.run(f"{shlex.quote(self.target.python)} -c {shlex.quote(REMOTE_QUERY)}", json.dumps(request).encode("utf-8"))
+    def _unreachable(self, socket_address: str, why: str) -> RuntimeConnectionError:
+        return RuntimeConnectionError(f"cannot reach the HAProxy socket {socket_address} on {self.target.describe()}: {why}")
+
+    def _ask_python(self, requests: list):
+        items = []
+        for socket_address, command in requests:
+            family, address = parse_socket_address(socket_address)
+            items.append([_FAMILIES[family], address, command])
+        payload = json.dumps({"timeout": self.timeout, "requests": items}).encode("utf-8")
+        status, out, err = self.run(f"{shlex.quote(self.target.python)} -c {shlex.quote(REMOTE_QUERY)}", payload)
         if status == COMMAND_NOT_FOUND:
             return None
         try:
             replies = json.loads(out)
         except ValueError:
             raise SshConnectionError(f"{self.target.describe()}: the runtime API reader failed ({status}): {err.strip() or out.strip()}") from None
-        answers = []
-        for command, reply in zip(commands, replies):
-            if "error" in reply:
-                raise RuntimeConnectionError(f"cannot reach the HAProxy socket {socket_address} on {self.target.describe()}: "
-                                             f"{reply['error']} (while sending '{command}')")
-            answers.append(reply["answer"])
-        return answers
+        return [self._unreachable(socket_address, reply["error"]) if "error" in reply else reply["answer"]
+                for (socket_address, _command), reply in zip(requests, replies)]
 
-    def _query_socat(self, socket_address: str, command: str) -> str:
+    def _ask_socat(self, socket_address: str, command: str):
         family, address = parse_socket_address(socket_address)
         if family == socket.AF_UNIX:
             peer = f"UNIX-CONNECT:{address}"
@@ -192,7 +192,7 @@ class SshSource(StatusSource):
         if status == COMMAND_NOT_FOUND:
             raise SshConnectionError(f"{self.target.describe()}: neither {self.target.python} nor socat is installed there")
         if status != 0:
-            raise RuntimeConnectionError(f"cannot reach the HAProxy socket {socket_address} on {self.target.describe()}: {err.strip()}")
+            return self._unreachable(socket_address, err.strip().splitlines()[-1] if err.strip() else f"socat exited with {status}")
         return out
 
     def _sftp_client(self):

@@ -43,10 +43,18 @@ class StatusSource:
 
     description = ""
 
-    def query(self, socket_address: str, commands: list) -> list:
-        """The answers to `commands` on the runtime socket `socket_address`, in order. Raises RuntimeConnectionError
-        when the socket cannot be reached."""
+    def ask(self, requests: list) -> list:
+        """For each (socket address, command) in `requests`, in order: HAProxy's answer, or the RuntimeConnectionError
+        saying why that socket could not be reached. A transport sends them all in as few round trips as it can."""
         raise NotImplementedError
+
+    def query(self, socket_address: str, commands: list) -> list:
+        """The answers to `commands` on one socket; raises the first RuntimeConnectionError."""
+        answers = self.ask([(socket_address, command) for command in commands])
+        for answer in answers:
+            if isinstance(answer, RuntimeConnectionError):
+                raise answer
+        return answers
 
     def read_text(self, path: str) -> str | None:
         """A file's text, or None when it does not exist or cannot be read."""
@@ -67,9 +75,14 @@ class LocalSource(StatusSource):
         self.timeout = timeout
         self.description = "local"
 
-    def query(self, socket_address: str, commands: list) -> list:
-        client = RuntimeClient(socket_address, self.timeout)
-        return [client.raw(command) for command in commands]
+    def ask(self, requests: list) -> list:
+        answers = []
+        for socket_address, command in requests:
+            try:
+                answers.append(RuntimeClient(socket_address, self.timeout).raw(command))
+            except RuntimeConnectionError as exc:
+                answers.append(exc)
+        return answers
 
     def read_text(self, path: str) -> str | None:
         try:
@@ -122,7 +135,7 @@ def _wanted_maps(config_text: str | None, listed: list) -> list:
 
 def collect_status(source: StatusSource, admin_socket: str | None = None, config_path: str | None = None,
                    master_socket: str | None = None, master_required: bool = False) -> RawStatus:
-    """Everything one status needs from `source`, in two or three round trips. Raises RuntimeConnectionError when the
+    """Everything one status needs from `source`, in two round trips (the maps' entries need their ids). Raises RuntimeConnectionError when the
     admin socket cannot be reached, DroverError when a configuration given explicitly cannot be read. A master socket
     that does not answer is left out, with a warning when `master_required`."""
     warnings = []
@@ -130,7 +143,21 @@ def collect_status(source: StatusSource, admin_socket: str | None = None, config
     if config_path and config_text is None:
         raise DroverError(f"cannot read the configuration {config_path} on {source.description}")
     socket_address = admin_socket or (read_routing_config(config_text).admin_socket if config_text else None) or DEFAULT_ADMIN_SOCKET
-    info, stat, servers_state, map_list = source.query(socket_address, ["show info", "show stat", "show servers state", "show map"])
+    requests = [(socket_address, command) for command in ("show info", "show stat", "show servers state", "show map")]
+    if master_socket:
+        requests.append((master_socket, "show proc"))
+    answers = source.ask(requests)
+    for answer in answers[:4]:
+        if isinstance(answer, RuntimeConnectionError):
+            raise answer
+    info, stat, servers_state, map_list = answers[:4]
+    proc = None
+    if master_socket:
+        if isinstance(answers[4], RuntimeConnectionError):
+            if master_required:
+                warnings.append(f"master CLI: {answers[4]}")
+        else:
+            proc = answers[4]
     cwd = None
     if not config_path:
         running, cwd = _running_config_path(source, parse_info(info).get("Pid"), map_list)
@@ -152,13 +179,6 @@ def collect_status(source: StatusSource, admin_socket: str | None = None, config
             text = source.read_text(info_.file if os.path.isabs(info_.file) else os.path.join(base, info_.file))
             if text is not None:
                 map_files[info_.file] = text
-    proc = None
-    if master_socket:
-        try:
-            proc = source.query(master_socket, ["show proc"])[0]
-        except RuntimeConnectionError as exc:
-            if master_required:
-                warnings.append(f"master CLI: {exc}")
     return RawStatus(
         stat=stat, servers_state=servers_state, info=info, map_list=map_list, maps=maps, map_files=map_files, proc=proc,
         config=config_text, config_path=config_path if config_text is not None else None,
