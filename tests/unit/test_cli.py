@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from drover_cli.main import cli
@@ -18,10 +19,20 @@ def run(*args):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def test_validate_accepts_examples_directory():
-    result = run("validate", str(REPO / "examples"))
+@pytest.mark.parametrize("example", sorted(str(p.relative_to(REPO)) for p in (REPO / "examples").rglob("*.yml")))
+def test_validate_accepts_every_example(example):
+    # Each example is a fleet of its own: several share port 9050, so they are validated one by one.
+    result = run("validate", str(REPO / example))
     assert result.exit_code == 0, result.output
     assert result.output.startswith("valid:")
+
+
+def test_validate_reports_gateway_port_clash_across_files(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yml").write_text(f"name: {name}\nport: 9050/http\nroutes:\n  '[127.0.0.1:80{name == 'b' and 1 or 0}0]':\n    weight: 100%\n")
+    result = run("validate", str(tmp_path))
+    assert result.exit_code == 1
+    assert "9050" in result.output
 
 
 def test_validate_lists_every_error_with_location():
