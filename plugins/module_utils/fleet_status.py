@@ -385,8 +385,7 @@ class _Builder:
                     if not target.startswith(UNROUTED_PREFIX):
                         route(target)["file_weight"] = round(share, 4)
         elif len(mains) > 1:
-            self.warnings.append(f"frontend {frontend.name} has {len(mains)} weighted picks (virtual hosts): its routes are "
-                                 f"shown under each gateway instead")
+            # the shared virtual-host frontend repeats several gateways' picks: their own frontends show those routes
             return {}, None
         for rule in frontend.rules:
             self.rule_routes(frontend, rule, route)

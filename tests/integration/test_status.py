@@ -231,8 +231,11 @@ def all_up(data: dict) -> bool:
 @pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 @HAVE_HAPROXY
 def test_remote_status_over_ssh_from_the_inventory(balancer):
-    data = wait_for(lambda: (lambda d: d if all_up(d) else None)(status_json(*remote_args(balancer))[1]), timeout=20,
-                    message="lb1's servers UP, read over SSH")
+    def up_status():
+        found = status_json(*remote_args(balancer))[1]
+        return found if all_up(found) else None
+
+    data = wait_for(up_status, timeout=20, message="lb1's servers UP, read over SSH")
     assert data["healthy"] is True and data["problems"] == []
     assert data["source"] == f"ssh lb1 (root@{balancer.host.address}) {LB_ADMIN}"
     # the socket and haproxy.cfg were found on lb1: the config from the running process, the socket from the config
@@ -304,4 +307,3 @@ def test_remote_with_ssh_and_key_host_keys_and_the_socat_fallback(balancer):
 
     wrong = drover_status(*remote_args(balancer), "--socket", "/run/haproxy/none.sock")
     assert wrong.exit_code == 2 and "cannot reach the HAProxy socket /run/haproxy/none.sock" in wrong.output
-

@@ -6,6 +6,7 @@ RUNNING maps (not the files), conditions, sticky routes, server states and healt
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -18,9 +19,14 @@ from ansible_collections.drover.fleet.plugins.module_utils.fleet_status import (
 )
 from ansible_collections.drover.fleet.plugins.module_utils.fleet_status_source import LocalSource, collect_status
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_cfg_routing import read_routing_config, section_label, strip_comment
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import RuntimeApiError, RuntimeConnectionError
-from ansible_collections.drover.fleet.tests.haproxy_harness import start_http_backends
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import RuntimeApiError, RuntimeClient, RuntimeConnectionError
+from ansible_collections.drover.fleet.plugins.module_utils.reader import load_paths
+from ansible_collections.drover.fleet.tests.haproxy_harness import start_haproxy, start_http_backends
+from ansible_collections.drover.fleet.tests.helpers import free_port
 from ansible_collections.drover.fleet.tests.sava_haproxy import SAVA_SERVERS, V1, V11, running_sava
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 pytestmark = [
     pytest.mark.haproxy,
@@ -186,3 +192,28 @@ def test_an_explicit_config_that_cannot_be_read_and_a_dead_socket_are_errors(sav
         capture(sava, config_path=str(tmp_path / "missing.cfg"))
     with pytest.raises(RuntimeConnectionError):
         collect_status(LocalSource(timeout=1), admin_socket=str(tmp_path / "nothing.sock"), config_path=sava.config_path)
+
+
+def test_a_cluster_route_with_its_own_conditions_splits_through_its_stage_map(tmp_path):
+    """store-two-clusters: 50% to cluster shop, which splits 70/30 in a map of its own (the second step)."""
+    port = free_port()
+    blueprint = tmp_path / "store.yml"
+    blueprint.write_text((EXAMPLES / "store-two-clusters.yml").read_text(encoding="utf-8").replace("8000/http", f"{port}/http"))
+    options = RenderOptions(bind_address="127.0.0.1", admin_socket=str(tmp_path / "admin.sock"),
+                            server_state_file=str(tmp_path / "server-state"), log_target=None)
+    rendered = render(load_paths([str(blueprint)]), options)
+    with start_haproxy(rendered.files, tmp_path, options.admin_socket, [port]):
+        status = build_status(collect_status(LocalSource(), admin_socket=options.admin_socket))
+        weights = {route.label: route.weight for route in status.routes}
+        assert weights == {"store/shop/shop:1": 35.0, "store/shop/shop:2": 15.0, "store/search/search:1": 50.0}
+        (condition,) = by_label(status.routes)["store/shop/shop:2"].conditions
+        assert (condition.condition, condition.strength) == ("{ req.hdr_cnt(X-Beta) gt 0 }", 100.0)
+        # no instance anywhere: every routed backend is a problem
+        assert len(status.problems) == 3 and all("has no server that takes requests (0 of 0 UP)" in p for p in status.problems)
+
+        client = RuntimeClient(options.admin_socket)
+        stage = next(info for info in client.show_maps() if info.file.endswith(".1s.map"))
+        shop = {b.target: b.name for b in rendered.backends}
+        client.replace_map(stage.ref, [("0:4999", shop["store/shop/shop:1"]), ("5000:9999", shop["store/shop/shop:2"])])
+        weights = {route.label: route.weight for route in build_status(collect_status(LocalSource(), admin_socket=options.admin_socket)).routes}
+        assert weights == {"store/shop/shop:1": 25.0, "store/shop/shop:2": 25.0, "store/search/search:1": 50.0}
