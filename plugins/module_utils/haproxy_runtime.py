@@ -59,6 +59,19 @@ class NoSuchServerError(RuntimeApiError):
     """The backend or the server does not exist in the running configuration."""
 
 
+class SlotNotHealthyError(DroverError):
+    """A slot's new instance did not pass its health check in time; the slot was put back into maintenance."""
+
+    def __init__(self, backend: str, server: str, timeout: float, status: str):
+        self.backend = backend
+        self.server = server
+        self.status = status
+        super().__init__(
+            f"server {backend}/{server} did not pass its health check within {timeout:g} s (last status {status!r}): "
+            "it got no traffic and is back in maintenance"
+        )
+
+
 class DrainTimeoutError(DroverError):
     """A server still had sessions or queued requests when the drain timeout ran out."""
 
@@ -513,6 +526,35 @@ class RuntimeClient(_SocketClient):
 
     def shutdown_sessions(self, backend: str, server: str) -> None:
         self.execute(f"shutdown sessions server {self._target(backend, server)}")
+
+    def fill_slot(self, backend: str, server: str, addr: str, port: int, timeout: float = 60.0, poll: float = 0.05) -> dict:
+        """Point a free slot (a server in MAINT) at an instance; it takes traffic only after its health check passed.
+
+        Why not `set server addr` then `state ready`: leaving MAINT, HAProxy 2.6 counts the server UP before any check
+        ("UP 1/2": start OK, check at once) and sends it requests until its first check fails. Measured in the lab:
+        52 requests reached an instance whose readiness check answered 503. Leaving MAINT into DRAIN instead, new
+        clients are never sent to it, and its status reads plain `DRAIN` (full health) only once a check passed;
+        then `state ready`. A server without a health check reads `DRAIN` at once. A check that never passes within
+        `timeout` puts the slot back into MAINT and raises SlotNotHealthyError. Returns the time waited, and the
+        sessions the server got before `state ready` (only a client whose cookie names the new instance can get in).
+        """
+        started = time.monotonic()
+        deadline = started + max(float(timeout), 0.0)
+        sessions_at_start = int(self.server_stat(backend, server).get("stot") or 0)
+        self.set_addr(backend, server, addr, port)
+        self.set_state(backend, server, "drain")
+        while True:
+            row = self.server_stat(backend, server)
+            status = str(row.get("status") or "")
+            if status == "DRAIN":
+                break
+            if time.monotonic() >= deadline:
+                self.set_state(backend, server, "maint")
+                raise SlotNotHealthyError(backend, server, timeout, status)
+            time.sleep(poll)
+        self.set_state(backend, server, "ready")
+        return {"waited": round(time.monotonic() - started, 3), "status_before_ready": status,
+                "sessions_before_ready": int(row.get("stot") or 0) - sessions_at_start}
 
     def wait_for_drain(self, backend: str, server: str, timeout: float = 60.0, poll: float = 0.2) -> dict:
         """Wait until the server has no current session and nothing queued.
