@@ -129,7 +129,7 @@ def main() -> None:
     processes = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            ports = [free_port() for _ in range(BACKENDS)]
+            ports = [free_port() for _port in range(BACKENDS)]
             processes.append(start_haproxy(Path(tmp, "backends"), {"haproxy.cfg": backend_config(ports)}))
             plain_port, drover_port = free_port(), free_port()
             processes.append(start_haproxy(Path(tmp, "plain"), {"haproxy.cfg": plain_config(plain_port, ports)}))

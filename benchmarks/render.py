@@ -73,7 +73,7 @@ def instances_for(services: int) -> dict:
 def time_engine(text: str, instances: dict, repeat: int) -> tuple[dict, object]:
     loads, renders = [], []
     rendered = None
-    for _ in range(repeat):
+    for _run in range(repeat):
         start = time.perf_counter()
         artifacts = load_text(text, "bench.yml")
         middle = time.perf_counter()
@@ -92,7 +92,7 @@ def time_haproxy_check(rendered, repeat: int) -> float:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content)
         times = []
-        for _ in range(repeat):
+        for _run in range(repeat):
             start = time.perf_counter()
             result = subprocess.run(["haproxy", "-c", "-q", "-f", str(Path(tmp, "haproxy.cfg"))], capture_output=True, text=True, check=False)
             times.append(time.perf_counter() - start)
@@ -121,7 +121,8 @@ def main() -> None:
     table = ["| services | servers | load + validate (s) | render (s) | engine total (s) | µs per server | `haproxy -c` (s) | config size |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for (services, servers, timing, check, size), us in zip(rows, per_server):
-        table.append(f"| {services} | {servers} | {timing['load']:.3f} | {timing['render']:.3f} | {timing['total']:.3f} | {us:.1f} | {check:.3f} | {size / 1024:.0f} KiB |")
+        table.append(f"| {services} | {servers} | {timing['load']:.3f} | {timing['render']:.3f} | {timing['total']:.3f} | {us:.1f} "
+                     f"| {check:.3f} | {size / 1024:.0f} KiB |")
     ten_k = next((r for r in rows if r[1] >= 10000), None)
     verdict = ""
     if ten_k:

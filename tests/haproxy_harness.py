@@ -182,7 +182,7 @@ def send_requests(port: int, count: int, headers: dict | None = None, workers: i
         client = Client(port, headers)
         local = Counter()
         try:
-            for _ in range(n):
+            for _n in range(n):
                 client.cookies.clear()
                 local[client.get(path).backend] += 1
         finally:

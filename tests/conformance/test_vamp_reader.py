@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DslError
 from ansible_collections.drover.fleet.plugins.module_utils.model import (

@@ -157,7 +157,7 @@ def test_cluster_conditions_behind_a_weighted_choice(echo, tmp_path):
     instances = {"store/shop/shop:1": [Instance(1, "127.0.0.1", echo.ports["x1"])],
                  "store/shop/shop:2": [Instance(1, "127.0.0.1", echo.ports["x2"])],
                  "store/search/search:1": [Instance(1, "127.0.0.1", echo.ports["x3"])]}
-    with running(standalone(blueprints=[blueprint]), tmp_path, instances) as (_, rendered):
+    with running(standalone(blueprints=[blueprint]), tmp_path, instances) as (_files, rendered):
         assert len(rendered.frontends) == 1 and rendered.frontends[0].stages
         plain = shares(send_requests(port, 8000))
         assert_split(plain, {"x1": 35.0, "x2": 15.0, "x3": 50.0}, 2.0)
@@ -186,11 +186,11 @@ def test_sticky_route_keeps_each_client_on_its_route_even_after_a_weight_change(
     port = free_port()
     artifacts = sava(sticky="route", strength=None, weights=(50, 50), port=port)
     with running(artifacts, tmp_path, sava_instances(echo.ports)) as (proxy, rendered):
-        clients = [Client(port) for _ in range(60)]
+        clients = [Client(port) for _n in range(60)]
         first = {id(c): VERSION[c.get().backend] for c in clients}
         assert set(first.values()) == {"1.0.0", "1.1.0"}
         assert all(c.cookies for c in clients)
-        for _ in range(15):
+        for _n in range(15):
             for client in clients:
                 assert VERSION[client.get().backend] == first[id(client)]
         # all new traffic to 1.0.0: clients that stick to 1.1.0 stay there
@@ -214,13 +214,13 @@ def test_sticky_route_releases_clients_whose_route_has_no_live_server(tmp_path):
         with running(artifacts, tmp_path, sava_instances(backends.ports)) as (proxy, rendered):
             client = Client(port)
             wait_for(lambda: client.get().backend == "v11" or client.cookies.clear(), message="a client on 1.1.0")
-            assert all(client.get().backend == "v11" for _ in range(10))
+            assert all(client.get().backend == "v11" for _n in range(10))
             cookie_on_v11 = dict(client.cookies)
             backends.stop("v11")
             admin = RuntimeClient(proxy.admin_socket)
             v11_backend = next(b.name for b in rendered.backends if b.target == V11)
             wait_for(lambda: admin.server_stat(v11_backend, "slot1").get("status", "").startswith("DOWN"), message="1.1.0 down")
-            replies = [client.get() for _ in range(40)]
+            replies = [client.get() for _n in range(40)]
             landed = next(i for i, reply in enumerate(replies) if reply.backend is not None)
             assert all(reply.status == 503 for reply in replies[:landed])
             assert VERSION[replies[landed].backend] == "1.0.0" and client.cookies != cookie_on_v11
@@ -231,12 +231,12 @@ def test_sticky_route_releases_clients_whose_route_has_no_live_server(tmp_path):
 def test_sticky_instance_keeps_each_client_on_its_server(echo, tmp_path):
     port = free_port()
     artifacts = sava(sticky="instance", strength=None, weights=(100, 0), port=port)
-    with running(artifacts, tmp_path, sava_instances(echo.ports)) as (_, rendered):
+    with running(artifacts, tmp_path, sava_instances(echo.ports)) as (_files, rendered):
         assert all(b.instance_cookie for b in rendered.backends)
-        clients = [Client(port) for _ in range(40)]
+        clients = [Client(port) for _n in range(40)]
         first = {id(c): c.get().backend for c in clients}
         assert set(first.values()) == {"v1a", "v1b"}
-        for _ in range(15):
+        for _n in range(15):
             for client in clients:
                 assert client.get().backend == first[id(client)]
         for client in clients:

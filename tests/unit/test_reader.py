@@ -29,6 +29,98 @@ def blueprint(text: str) -> Blueprint:
 
 
 # --- golden files -------------------------------------------------------------------------------------------
+# A multi-document file (one artifact per YAML document). It lives here rather than in data/, because ansible-test's
+# yamllint accepts only single-document YAML files in a collection; the tests write it out as sava.yml.
+SAVA_DOCUMENTS = """\
+# A canary release of sava with everything referenced by name: the breeds, the scale, the SLA and its
+# escalations, a condition and a route are separate documents of the same file.
+---
+kind: breeds
+name: sava:1.0.0
+deployable: magneticio/sava:1.0.0
+ports:
+  web: 8080/http
+health_checks:
+  path: /health
+  port: web
+  interval: 10s
+  timeout: 2s
+  failures: 3
+---
+name: sava:1.1.0
+deployable: magneticio/sava:1.1.0
+ports:
+  web: 8080/http
+env:
+  LOG_LEVEL: debug
+  timeout[TIME_OUT]: 10
+---
+name: small
+cpu: 0.5
+memory: 256MB
+instances: 2
+---
+kind: conditions
+name: firefox
+condition: user-agent = Firefox
+---
+kind: routes
+name: canary-10
+weight: 10%
+condition: {ref: firefox}
+condition_strength: 50%
+---
+kind: escalations
+name: more
+type: scale_instances
+minimum: 1
+maximum: 6
+scale_by: 1
+---
+kind: slas
+name: fast
+type: response_time_sliding_window
+threshold:
+  upper: 1000
+  lower: 100
+window:
+  interval: 60s
+  cooldown: 2m
+escalations:
+  - more
+---
+name: sava
+gateways:
+  9050/http: sava/web
+clusters:
+  sava:
+    gateways:
+      web:
+        sticky: route
+        routes:
+          sava:1.0.0:
+            weight: 90%
+          sava:1.1.0: canary-10
+    services:
+      - breed: sava:1.0.0
+        scale: small
+      - breed: sava:1.1.0
+        scale: small
+    sla:
+      ref: fast
+      escalations:
+        - more
+        - type: notify
+          message: scaled
+"""
+
+
+@pytest.fixture(name="sources")
+def fixture_sources(tmp_path):
+    """The reader's data folder, with the multi-document sava.yml written beside the others."""
+    (tmp_path / "sava.yml").write_text(SAVA_DOCUMENTS, encoding="utf-8")
+    return {"sava.yml": tmp_path / "sava.yml", "external.yml": DATA / "external.yml", "tree": DATA / "tree"}
+
 
 def describe(value):
     """Plain data for a model value: empty and None fields left out, origins as 'file:line:column path'."""
@@ -49,8 +141,8 @@ def describe(value):
 
 
 @pytest.mark.parametrize("source", ["sava.yml", "external.yml", "tree"])
-def test_golden(source):
-    artifacts = load_paths([str(DATA / source)])
+def test_golden(source, sources):
+    artifacts = load_paths([str(sources[source])])
     actual = yaml.safe_dump(describe(artifacts), sort_keys=False, width=160, allow_unicode=True)
     golden = DATA / f"{Path(source).stem}.golden.yaml"
     if os.environ.get("DROVER_UPDATE_GOLDEN"):
@@ -196,8 +288,8 @@ def test_read_artifact_refuses_several_documents_and_unknown_kinds():
 
 # --- resolution across documents, files and directories ----------------------------------------------------
 
-def test_load_text_resolves_every_reference():
-    artifacts = load_paths([str(DATA / "sava.yml")])
+def test_load_text_resolves_every_reference(sources):
+    artifacts = load_paths([str(sources["sava.yml"])])
     cluster = artifacts.blueprints["sava"].clusters[0]
     assert cluster.services[0].breed is artifacts.breeds["sava:1.0.0"]
     assert cluster.services[1].scale is artifacts.scales["small"]
@@ -260,7 +352,8 @@ def test_standalone_gateway_route_to_cluster_name_alone_and_ambiguity():
     with pytest.raises(DslError) as error:
         load_text(base.format(bp="one") + base.format(bp="two") + "name: g\nport: 81\nroutes: web/http\n")
     assert error.value.codes == ["AmbiguousRouteError"] and "one/web/http, two/web/http" in error.value.issues[0].allowed
-    assert load_text(base.format(bp="one") + base.format(bp="two") + "name: g\nport: 81\nroutes: two/web/http\n").gateways["g"].routes[0].target_blueprint == "two"
+    chosen = load_text(base.format(bp="one") + base.format(bp="two") + "name: g\nport: 81\nroutes: two/web/http\n")
+    assert chosen.gateways["g"].routes[0].target_blueprint == "two"
 
 
 def test_load_paths_reports_missing_files_and_keeps_reading():

@@ -12,6 +12,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.errors import DslErro
 from ansible_collections.drover.fleet.plugins.module_utils.reader import KINDS, load_text, read_artifact
 from ansible_collections.drover.fleet.tests.dsl_strategies import DOCUMENTS, DSL_DOCUMENTS
 
+
 def _check(error: DslError) -> None:
     assert error.issues
     for issue in error.issues:
