@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 setup:
 	@bash scripts/setup.sh
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
 
 unit: setup
