@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import math
+import random
 import re
 import signal
 import socket
@@ -78,16 +79,20 @@ class Wrk:
     """One wrk process that runs until `stop()` (SIGINT makes wrk print its report), at most `max_seconds`."""
 
     def __init__(self, label: str, url: str, connections: int, *, new_connection_per_request: bool = False,
-                 timeout: str = "2s", max_seconds: int = 900):
+                 timeout: str = "2s", max_seconds: int = 900, prefix: list | None = None, env: dict | None = None):
+        """`prefix` runs wrk through another command that execs it (e.g. nsenter into a lab host), so the signal
+        still reaches wrk itself."""
         self.label = label
-        argv = ["wrk", "-t1", f"-c{connections}", f"-d{max_seconds}s", "--latency", "--timeout", timeout]
+        argv = list(prefix or []) + ["wrk", "-t1", f"-c{connections}", f"-d{max_seconds}s", "--latency", "--timeout", timeout]
         if new_connection_per_request:
             argv += ["-H", "Connection: close"]
         self.argv = argv + [url]
+        self.env = env
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Wrk":
-        self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # pylint: disable=consider-using-with
+        self.process = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
+                                        text=True)
         return self
 
     def stop(self, timeout: float = 30.0) -> WrkResult:
@@ -133,15 +138,18 @@ def cookie_header(jar: dict) -> str:
 
 class CookieClient(threading.Thread):
     """A browser-like client: one keep-alive connection, a cookie jar (unless `keep_cookies` is off, then every request
-    is a new visitor), requests one after another until stopped."""
+    is a new visitor), requests one after another until stopped. With `think` (min, max seconds) it waits a random
+    time between requests, leaving its connection idle as a person reading a page does."""
 
     def __init__(self, name: str, host: str, port: int, sink: list, *, keep_cookies: bool = True, jar: dict | None = None,
-                 timeout: float = 2.0, path: str = "/"):
+                 timeout: float = 2.0, path: str = "/", think: tuple | None = None):
         super().__init__(name=name, daemon=True)
         self.host, self.port, self.path, self.timeout = host, port, path, timeout
         self.sink = sink
         self.keep_cookies = keep_cookies
         self.jar = dict(jar or {})
+        self.think = think
+        self.random = random.Random(name)
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -149,6 +157,8 @@ class CookieClient(threading.Thread):
         try:
             while not self.stopping.is_set():
                 connection = self._one(connection)
+                if self.think:
+                    self.stopping.wait(self.random.uniform(*self.think))
         finally:
             connection.close()
 
@@ -227,8 +237,9 @@ class CookiePool:
         self.answers: list = []
         self.clients: list[CookieClient] = []
 
-    def add(self, name: str, *, keep_cookies: bool = True, jar: dict | None = None) -> CookieClient:
-        client = CookieClient(name, self.host, self.port, self.answers, keep_cookies=keep_cookies, jar=jar, timeout=self.timeout)
+    def add(self, name: str, *, keep_cookies: bool = True, jar: dict | None = None, think: tuple | None = None) -> CookieClient:
+        client = CookieClient(name, self.host, self.port, self.answers, keep_cookies=keep_cookies, jar=jar, timeout=self.timeout,
+                              think=think)
         self.clients.append(client)
         client.start()
         return client

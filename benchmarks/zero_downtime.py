@@ -1,9 +1,9 @@
 """Zero downtime, proven under load: reloads, weight shifts, instance additions and drains while clients keep going.
 
-The benchmark builds its own lab (1 load balancer, 3 app hosts, a private /24 and bridge), runs the demo service in
-podman containers labelled as the deploy role labels them, renders a two-version gateway (sticky by instance), and
-starts HAProxy in master-worker mode inside lb1. Then, under continuous load, each kind of change is one measured
-phase:
+The benchmark builds its own lab (1 load balancer, 3 app hosts, 1 load client host, a private /24 and bridge), runs
+the demo service in podman containers labelled as the deploy role labels them, renders a two-version gateway (sticky
+by instance), and starts HAProxy in master-worker mode inside lb1. Then, under continuous load, each kind of change
+is one measured phase:
 
   reloads      topology changes that really reload (apply_config -> haproxy -c -> master CLI reload), alternating
                the number of server slots per backend;
@@ -13,11 +13,14 @@ phase:
   drains       drain a server while clients pinned to it by cookie keep coming, wait_for_drain, maint, stop the
                container.
 
-Load in every phase: wrk with keep-alive connections, wrk with a new connection per request, and Python clients that
-keep cookies (sticky) or drop them (new visitors), all with a 2 s timeout and no retries on the client side. The
-engine's side runs inside lb1 (benchmarks/zero_downtime_agent.py), as drover's modules do on a load balancer.
+Load in every phase: wrk with keep-alive connections and wrk with a new connection per request (both inside the load
+client host), and Python clients on the controller that keep cookies (sticky) or drop them (new visitors), all with
+a 2 s timeout and no retries on the client side. The engine's side runs inside lb1 (benchmarks/zero_downtime_agent.py),
+as drover's modules do on a load balancer. A negative control at the end repeats reloads without
+`option idle-close-on-response`, to show that this load does see failed requests when there are any.
 
-Run:  .venv/bin/python benchmarks/zero_downtime.py [--reloads 50 --shifts 20 --additions 5 --drains 5] [--no-write]
+Run:  .venv/bin/python benchmarks/zero_downtime.py [--reloads 50 --shifts 20 --additions 5 --drains 5
+          --control-reloads 20] [--no-write]
 Exit status 1 when any request failed. `--json FILE` writes every number for tests.
 """
 
@@ -51,6 +54,7 @@ from report import machine_description, write_section  # noqa: E402
 
 AGENT = Path(__file__).resolve().parent / "zero_downtime_agent.py"
 CONTROL = "control: reloads without idle-close"
+CONTROL_ADDITIONS = "control: additions with `state ready` only"
 GATEWAY_PORT = 9050
 CONTAINER_PORT = 8080
 FIRST_HOST_PORT = 21001
@@ -58,6 +62,8 @@ BLUEPRINT_NAME, CLUSTER = "zd", "demo"
 OLD, NEW = "demo:1.0", "demo:1.1"
 SLOTS = 8
 IDLE_CLOSE = "option idle-close-on-response"
+# the pause of the idle clients between two requests on their keep-alive connection
+THINK_SECONDS = (0.05, 0.5)
 # The weight of the new version at each shift; the old version gets the rest.
 WEIGHT_STEPS = (10, 20, 30, 40, 50, 40, 30, 20)
 
@@ -285,7 +291,9 @@ class Bench:
         self.agent = agent
         self.routing = routing
         self.lb = state.group("loadbalancers")[0]
-        self.apps = state.group("apps")
+        self.apps, self.client = app_hosts(state), client_host(state)
+        # nsenter execs wrk inside the client host (no fork): SIGINT still reaches wrk
+        self.wrk_prefix = ["nsenter", "--target", str(sshd_pid(self.client)), "--mount", "--net", "--uts", "--"]
         self.next_port = FIRST_HOST_PORT
         self.url = f"http://{self.lb.address}:{GATEWAY_PORT}/"
 
@@ -311,9 +319,10 @@ class Bench:
     def phase(self, name: str, changes: int, body) -> PhaseResult:
         args = self.args
         pool = CookiePool(self.lb.address, GATEWAY_PORT, timeout=args.client_timeout)
-        wrks = [Wrk("wrk keep-alive", self.url, args.connections, timeout=f"{args.client_timeout:g}s"),
+        timeout = f"{args.client_timeout:g}s"
+        wrks = [Wrk("wrk keep-alive", self.url, args.connections, timeout=timeout, prefix=self.wrk_prefix, env=HOST_ENV),
                 Wrk("wrk new connection per request", self.url, args.close_connections, new_connection_per_request=True,
-                    timeout=f"{args.client_timeout:g}s")]
+                    timeout=timeout, prefix=self.wrk_prefix, env=HOST_ENV)]
         print(f"== {name}: {changes} changes under load", flush=True)
         try:
             for wrk in wrks:
@@ -322,6 +331,8 @@ class Bench:
                 pool.add(f"sticky{number}")
             for number in range(args.fresh_clients):
                 pool.add(f"fresh{number}", keep_cookies=False)
+            for number in range(args.idle_clients):
+                pool.add(f"idle{number}", think=THINK_SECONDS)
             before = self.frontend_requests()
             wait_for(lambda: self.frontend_requests() - before > 300 and len(pool.answers) > 20, 30, "load flowing")
             reloads_before = self.agent.call("reloads")["reloads"]
@@ -410,6 +421,26 @@ class Bench:
             facts["sessions_before_ready"].append(answer["sessions_before_ready"])
         return timings, facts
 
+    def ungated_additions(self, pool, count: int) -> tuple[dict, dict]:
+        """The control for `additions`: the same not-yet-ready instances put into their slots with `state ready` only,
+        then taken out again (maint, stop)."""
+        del pool
+        backend = self.routing.backend(OLD)
+        used = {c.slot for c in self.routing.containers.values() if c.breed == OLD}
+        free = [slot for slot in range(1, SLOTS + 1) if slot not in used]
+        facts: dict = {"status_after_ready": [], "sessions_before_first_check": [], "status_after_first_check": []}
+        for number, slot in enumerate(free[:count]):
+            host = self.apps[number % len(self.apps)]
+            container = run_container(host, OLD, slot, self.port(), ready_delay_ms=self.args.ready_delay_ms)
+            answer = self.agent.call("fill_slot_ungated", backend=backend, server=f"slot{slot}", address=host.address,
+                                     port=container.port, timeout=10)
+            for key in facts:
+                facts[key].append(answer[key])
+            self.agent.call("set_state", backend=backend, server=f"slot{slot}", state="maint")
+            self.agent.call("wait_for_drain", backend=backend, server=f"slot{slot}", timeout=self.args.drain_timeout)
+            stop_container(container)
+        return {}, facts
+
     def drains(self, pool) -> tuple[dict, dict]:
         args = self.args
         backend = self.routing.backend(OLD)
@@ -480,7 +511,7 @@ class Bench:
 
 
 def start_fleet(state: LabState) -> tuple[LbAgent, Routing]:
-    apps = state.group("apps")
+    apps = app_hosts(state)
     routing = Routing(cookie_key="zd" + os.urandom(12).hex(), admin_socket="/run/haproxy/admin.sock")
     port = FIRST_HOST_PORT - 10
     for breed, slot, host in ((OLD, 1, apps[0]), (OLD, 2, apps[1 % len(apps)]), (NEW, 1, apps[2 % len(apps)])):
@@ -499,6 +530,19 @@ def start_fleet(state: LabState) -> tuple[LbAgent, Routing]:
         agent.close()
         raise
     return agent, routing
+
+
+def app_hosts(state: LabState) -> list:
+    return state.group("apps")[:-1]
+
+
+def client_host(state: LabState) -> LabHost:
+    """The last lab host sends the wrk load. In its own network namespace it may reuse ports in TIME_WAIT and use a
+    wide port range: from the controller (`tcp_tw_reuse=2`: loopback only) wrk's new connections ran out of free
+    ports after about 30,000 and each connect() then took about 2 ms, which cut their rate tenfold."""
+    host = state.group("apps")[-1]
+    run_in_host(host, ["sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65000"])
+    return host
 
 
 def agent_servers(agent: LbAgent) -> dict:
@@ -592,21 +636,23 @@ def markdown(data: dict, results: list, controls: list, args, started: str) -> s
     lines = [
         "## Zero downtime under load (`benchmarks/zero_downtime.py`)",
         "",
-        f"Run {started} on {machine_description()}. Lab of 1 load balancer and {args.apps} app hosts (network namespaces "
-        "on one bridge), the demo service in rootful podman, HAProxy in master-worker mode in lb1 (`nbthread` = cores). "
-        "Other work ran on the machine at the same time.",
+        f"Run {started} on {machine_description()}. Lab of 1 load balancer, {args.apps} app hosts and 1 load client host "
+        "(network namespaces on one bridge), the demo service in rootful podman, HAProxy in master-worker mode in lb1 "
+        "(`nbthread` = cores). Other work ran on the machine at the same time.",
         "",
         "Gateway: two versions of the demo service, 90/10 then shifted, sticky by instance (a route cookie plus a dynamic "
         f"instance cookie), {SLOTS} server slots per version, health check `GET /ready` every 1 s with rise 2 and fall 2, "
         f"`retries 3`, `option redispatch`, `{IDLE_CLOSE}`, no L7 retries, as the renderer writes it. The engine's side "
         "runs inside lb1, as drover's modules do (`apply_config`, the runtime API client).",
         "",
-        f"Load during every phase, from the controller over the lab bridge: wrk keep-alive ({args.connections} connections), "
-        f"wrk with a new connection per request ({args.close_connections} connections, `Connection: close`), "
-        f"{args.sticky_clients} Python clients that keep their cookies and {args.fresh_clients} that never do "
-        f"(new visitors), plus {args.pinned_clients} clients pinned to each drained instance. "
-        f"Every client gives up after {args.client_timeout:g} s and none retries. Each phase ends with a "
-        f"{args.tail:g} s observation window after its last change.",
+        f"Load during every phase: from the load client host, wrk keep-alive ({args.connections} connections) and wrk with "
+        f"a new connection per request ({args.close_connections} connections, `Connection: close`; wrk's latency starts "
+        f"once a connection is up); from the controller, {args.sticky_clients} Python clients that keep their cookies, "
+        f"{args.idle_clients} that also pause {THINK_SECONDS[0]:g}-{THINK_SECONDS[1]:g} s between requests (their "
+        f"connection sits idle, as a browser's does), {args.fresh_clients} that never keep a cookie (new visitors) and "
+        f"{args.pinned_clients} pinned to each drained instance, all on keep-alive connections. Every client gives up "
+        f"after {args.client_timeout:g} s and none retries. Each phase ends with a {args.tail:g} s observation window "
+        "after its last change.",
         "",
         *_load_rows(results),
         "",
@@ -623,13 +669,26 @@ def markdown(data: dict, results: list, controls: list, args, started: str) -> s
             label = STEP_LABELS.get((phase["name"], name), name)
             lines.append(f"| {phase['name']} | {label} | {values['count']} | {_ms(values['median_ms'])} | {_ms(values['max_ms'])} |")
     lines += ["", "Checks made during the run:", "", *_notes(data, args)]
-    if controls:
-        failed = sum(result.failed for result in controls)
+    control = {result.name: result for result in controls}
+    if CONTROL_ADDITIONS in control:
+        f = control[CONTROL_ADDITIONS].facts
+        lines += ["", "Control for the additions: the same not-yet-ready instances put into their slots with `set server addr` "
+                  "and `state ready` only. Leaving maintenance, HAProxy 2.6 counts the server up at once (status "
+                  f"{', '.join(map(str, f['status_after_ready']))}) until its first check fails (then "
+                  f"{', '.join(map(str, f['status_after_first_check']))}); the sessions it sent the not-ready instance in "
+                  f"that time: **{', '.join(map(str, f['sessions_before_first_check']))}**. The demo service answers them "
+                  "with 200, so no client saw an error here; a real service that is not ready would fail them. "
+                  "`RuntimeClient.fill_slot` leaves maintenance through DRAIN instead, and the additions above got 0."]
+    if CONTROL in control:
+        result = control[CONTROL]
         lines += ["", f"Negative control, to show this load does see failures: the same reloads with `{IDLE_CLOSE}` taken "
-                  f"out of the rendered configuration gave **{failed} failed requests** (keep-alive clients sent a request "
-                  "on a connection the old worker was closing):", "", *_load_rows(controls)]
+                  f"out of the rendered configuration gave **{result.failed} failed requests**. Without it, an old worker "
+                  "closes idle keep-alive connections as soon as it stops, and a client that sends its next request on one "
+                  "gets a reset; with it, the old worker answers that request with `Connection: close` first:", "",
+                  *_load_rows([result])]
     lines += ["", f"Reproduce: `.venv/bin/python benchmarks/zero_downtime.py --reloads {args.reloads} --shifts {args.shifts} "
-              f"--additions {args.additions} --drains {args.drains} --control-reloads {args.control_reloads}` (as root; "
+              f"--additions {args.additions} --drains {args.drains} --control-additions {args.control_additions} "
+              f"--control-reloads {args.control_reloads}` (as root; "
               f"{data['total_seconds'] / 60:.1f} min here, lab set-up included)."]
     return "\n".join(lines) + "\n"
 
@@ -647,11 +706,14 @@ def parse_args(argv=None):
     parser.add_argument("--drains", type=int, default=5)
     parser.add_argument("--control-reloads", type=int, default=20,
                         help=f"reloads of a negative control run without `{IDLE_CLOSE}` at the end (0: none)")
+    parser.add_argument("--control-additions", type=int, default=3,
+                        help="additions of a control run with `set server addr` + `state ready` only, no gate (0: none)")
     parser.add_argument("--apps", type=int, default=3, help="app hosts in the lab")
     parser.add_argument("--connections", type=int, default=16, help="wrk keep-alive connections")
     parser.add_argument("--close-connections", type=int, default=4, help="wrk connections that close after each request")
     parser.add_argument("--sticky-clients", type=int, default=4)
     parser.add_argument("--fresh-clients", type=int, default=2)
+    parser.add_argument("--idle-clients", type=int, default=8, help="cookie clients that pause between requests")
     parser.add_argument("--pinned-clients", type=int, default=3, help="cookie clients pinned to each drained instance")
     parser.add_argument("--client-timeout", type=float, default=2.0)
     parser.add_argument("--drain-timeout", type=float, default=10.0)
@@ -664,6 +726,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.additions > SLOTS - 2 or args.drains > args.additions:
         parser.error(f"--additions must be at most {SLOTS - 2} and --drains at most --additions")
+    if args.control_additions > SLOTS - 2 - (args.additions - args.drains):
+        parser.error("--control-additions needs that many free slots after the drains")
     return args
 
 
@@ -682,7 +746,7 @@ def main(argv=None) -> int:
     agent = None
     controls: list = []
     try:
-        state = lab_up(args.apps + 1, workdir / "lab", subnet=args.subnet, bridge=args.bridge, versions=("1.0", "1.1"))
+        state = lab_up(args.apps + 2, workdir / "lab", subnet=args.subnet, bridge=args.bridge, versions=("1.0", "1.1"))
         agent, routing = start_fleet(state)
         lab_seconds = time.monotonic() - began
         bench = Bench(args, state, agent, routing)
@@ -692,10 +756,14 @@ def main(argv=None) -> int:
             bench.phase("additions", args.additions, bench.additions),
             bench.phase("drains", args.drains, bench.drains),
         ]
+        if args.control_additions:
+            # why fill_slot goes through DRAIN: without it, a new instance gets requests before any check passed
+            controls.append(bench.phase(CONTROL_ADDITIONS, args.control_additions,
+                                        lambda pool: bench.ungated_additions(pool, args.control_additions)))
         if args.control_reloads:
             # proof that the load can see a failure: the same reloads without the option that prevents them
             routing.without_idle_close = True
-            controls = [bench.phase(CONTROL, args.control_reloads, lambda pool: bench.reloads(pool, args.control_reloads))]
+            controls.append(bench.phase(CONTROL, args.control_reloads, lambda pool: bench.reloads(pool, args.control_reloads)))
     finally:
         if agent is not None:
             agent.close()

@@ -97,6 +97,23 @@ class Agent:
                 "sessions_before_ready": filled["sessions_before_ready"],
                 "status_after": client.server_stat(backend, server).get("status")}
 
+    def op_fill_slot_ungated(self, backend: str, server: str, address: str, port: int, timeout: float) -> dict:
+        """The control for fill_slot: `set server addr` then `state ready` straight away. Returns the sessions HAProxy
+        sent the instance before its first health check result (status no longer `UP 1/2`)."""
+        client = self.client()
+        sessions_at_start = int(client.server_stat(backend, server).get("stot") or 0)
+        client.set_addr(backend, server, address, port)
+        client.set_state(backend, server, "ready")
+        status_after_ready = client.server_stat(backend, server).get("status")
+        deadline = time.perf_counter() + timeout
+        while True:
+            row = client.server_stat(backend, server)
+            if row.get("status") != status_after_ready or time.perf_counter() > deadline:
+                break
+            time.sleep(0.005)
+        return {"status_after_ready": status_after_ready, "status_after_first_check": row.get("status"),
+                "sessions_before_first_check": int(row.get("stot") or 0) - sessions_at_start}
+
     def op_set_state(self, backend: str, server: str, state: str) -> dict:
         started = time.perf_counter()
         self.client().set_state(backend, server, state)

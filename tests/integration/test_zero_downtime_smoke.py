@@ -33,8 +33,8 @@ def run(tmp_path_factory):
     results = tmp_path_factory.mktemp("zero-downtime") / "results.json"
     subnet, bridge = free_lab_network()
     argv = [sys.executable, str(BENCHMARK), "--reloads", str(RELOADS), "--shifts", str(SHIFTS), "--additions", str(ADDITIONS),
-            "--drains", str(DRAINS), "--control-reloads", "0", "--tail", "1", "--no-write", "--json", str(results),
-            "--subnet", subnet, "--bridge", bridge]
+            "--drains", str(DRAINS), "--control-reloads", "0", "--control-additions", "0", "--tail", "1", "--no-write",
+            "--json", str(results), "--subnet", subnet, "--bridge", bridge]
     process = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
     output = process.stdout[-6000:] + process.stderr[-6000:]
     assert results.exists(), f"the benchmark wrote no results ({process.returncode}):\n{output}"
