@@ -36,15 +36,19 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import stop_master_worker
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderedConfig, RenderOptions, render
 from ansible_collections.drover.fleet.plugins.module_utils.model import Instance
 from ansible_collections.drover.fleet.plugins.module_utils.placement import (
     LABEL_BLUEPRINT, LABEL_CLUSTER, LABEL_INSTANCE, LABEL_PORT, LABEL_SERVICE, LABEL_SLOT, LABEL_VERSION, container_name,
 )
 from ansible_collections.drover.fleet.plugins.module_utils.reader import load_text
+from ansible_collections.drover.fleet.tests.helpers import wait_for
+from ansible_collections.drover.fleet.tests.integration.test_lab import free_lab_network
 from drover_cli.lab import LabState, lab_down, lab_up
 from drover_cli.lab_host import HOST_ENV, LabHost, run_in_host, sshd_pid
 
@@ -158,16 +162,8 @@ class LbAgent:
             if self.process.poll() is None:
                 self.process.kill()
                 self.process.wait()
-            if self.haproxy_pid and _alive(self.haproxy_pid):
-                os.kill(self.haproxy_pid, 9)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+            if self.haproxy_pid:
+                stop_master_worker(self.haproxy_pid)
 
 
 # -- containers on the app hosts ------------------------------------------------------------------------------------
@@ -207,19 +203,7 @@ def stop_container(container: Container) -> None:
     run_in_host(container.host, ["podman", "rm", container.name])
 
 
-def wait_for(predicate, timeout: float, message: str, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{message}: not within {timeout:g} s")
-        time.sleep(interval)
-
-
 def ready(host: LabHost, port: int) -> bool:
-    import urllib.request  # pylint: disable=import-outside-toplevel
     try:
         with urllib.request.urlopen(f"http://{host.address}:{port}/ready", timeout=1) as response:
             return response.status == 200
@@ -246,7 +230,7 @@ class Routing:
         text = "".join(BLUEPRINT.format(version=breed.split(":")[1]) for breed in (OLD, NEW))
         text += GATEWAY.format(old=100 - self.new_weight, new=self.new_weight)
         options = RenderOptions(dynamic_cookie_key=self.cookie_key, default_slots=self.slots, admin_socket=self.admin_socket,
-                                # every request logged to a pipe nobody reads would only cost CPU here
+                                # a log line per request would fill lb1's tmpfs /run, where the master's output goes
                                 log_target=None)
         instances: dict = {}
         for container in self.containers.values():
@@ -334,7 +318,7 @@ class Bench:
             for number in range(args.idle_clients):
                 pool.add(f"idle{number}", think=THINK_SECONDS)
             before = self.frontend_requests()
-            wait_for(lambda: self.frontend_requests() - before > 300 and len(pool.answers) > 20, 30, "load flowing")
+            wait_for(lambda: self.frontend_requests() - before > 300 and len(pool.answers) > 20, 30, message="load flowing")
             reloads_before = self.agent.call("reloads")["reloads"]
             counters_before = self.backend_counters()
             started = time.monotonic()
@@ -417,7 +401,7 @@ class Bench:
             timings["write"].append(answer["validate_seconds"] + answer["write_seconds"])
             facts["status_before_ready"].append(answer["status_before_ready"])
             facts["status_after"].append(answer["status_after"])
-            wait_for(lambda c=container: any(a.instance == c.name for a in pool.answers[mark:]), 30, f"{container.name} serving", 0.1)
+            wait_for(lambda c=container: any(a.instance == c.name for a in pool.answers[mark:]), 30, 0.1, f"{container.name} serving")
             facts["sessions_before_ready"].append(answer["sessions_before_ready"])
         return timings, facts
 
@@ -461,13 +445,13 @@ class Bench:
                 return [a for a in pool.answers[index:] if a.client in clients and a.sent >= since and a.instance == instance]
 
             mark, start = len(pool.answers), time.time()
-            wait_for(lambda: len(answers_from(mark, start, names)) >= 10, 30, f"pinned clients reaching {victim.name}", 0.1)
+            wait_for(lambda: len(answers_from(mark, start, names)) >= 10, 30, 0.1, f"pinned clients reaching {victim.name}")
             drain = self.agent.call("set_state", backend=backend, server=server, state="drain")
             draining_mark, draining_since = len(pool.answers), time.time()
             timings["drain_command"].append(drain["runtime_seconds"])
             # cookie clients keep reaching the draining server
-            wait_for(lambda: len(answers_from(draining_mark, draining_since, names)) >= 20, 30,
-                     f"pinned clients reaching draining {victim.name}", 0.1)
+            wait_for(lambda: len(answers_from(draining_mark, draining_since, names)) >= 20, 30, 0.1,
+                     f"pinned clients reaching draining {victim.name}")
             drained = self.agent.call("wait_for_drain", backend=backend, server=server, timeout=args.drain_timeout)
             timings["wait_for_drain"].append(drained["waited"])
             facts["drained_in_time"].append(drained["drained"])
@@ -480,7 +464,7 @@ class Bench:
                 moved_clients = {a.client for a in pool.answers[maint_mark:] if a.sent >= maint_since and a.instance not in (None, victim.name)}
                 return names <= moved_clients
 
-            wait_for(moved, 30, f"pinned clients moved off {victim.name}", 0.1)
+            wait_for(moved, 30, 0.1, f"pinned clients moved off {victim.name}")
             # requests still in flight on it end before its container stops
             self.agent.call("wait_for_drain", backend=backend, server=server, timeout=args.drain_timeout)
             fresh = {c.name for c in pool.clients if not c.keep_cookies}
@@ -504,7 +488,7 @@ class Bench:
             status, answered_by, jar = fresh_get(self.lb.address, GATEWAY_PORT)
             return jar if status == 200 and answered_by == instance else None
 
-        return wait_for(attempt, timeout, f"a visitor pinned to {instance}", interval=0)
+        return wait_for(attempt, timeout, 0, f"a visitor pinned to {instance}")
 
 
 # -- set-up, the run, the report -------------------------------------------------------------------------------------
@@ -519,13 +503,13 @@ def start_fleet(state: LabState) -> tuple[LbAgent, Routing]:
         routing.containers[container.name] = container
         port += 1
     for container in routing.containers.values():
-        wait_for(lambda c=container: ready(c.host, c.port), 30, f"{container.name} ready")
+        wait_for(lambda c=container: ready(c.host, c.port), 30, message=f"{container.name} ready")
     agent = LbAgent(state.group("loadbalancers")[0])
     try:
         rendered = routing.render()
         agent.call("start", files=rendered.files, admin_socket=routing.admin_socket)
         expected = {(routing.backend(c.breed), f"slot{c.slot}") for c in routing.containers.values()}
-        wait_for(lambda: all(agent_servers(agent).get(key, {}).get("status") == "UP" for key in expected), 30, "servers UP")
+        wait_for(lambda: all(agent_servers(agent).get(key, {}).get("status") == "UP" for key in expected), 30, message="servers UP")
     except BaseException:
         agent.close()
         raise
@@ -693,11 +677,6 @@ def markdown(data: dict, results: list, controls: list, args, started: str) -> s
     return "\n".join(lines) + "\n"
 
 
-def free_network() -> tuple[str, str]:
-    from ansible_collections.drover.fleet.tests.integration.test_lab import free_lab_network  # pylint: disable=import-outside-toplevel
-    return free_lab_network()
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reloads", type=int, default=50)
@@ -737,7 +716,7 @@ def main(argv=None) -> int:
         print("the lab needs root", file=sys.stderr)
         return 2
     if not (args.subnet and args.bridge):
-        args.subnet, args.bridge = free_network()
+        args.subnet, args.bridge = free_lab_network()
     # a blueprint or renderer problem shows before any lab is built
     Routing(cookie_key="zd-check-0123456789", admin_socket="/run/haproxy/admin.sock").render()
     began = time.monotonic()
