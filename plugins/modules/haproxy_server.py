@@ -19,6 +19,10 @@ description:
   - Works on servers that are DOWN (failing health checks) as well as UP ones.
   - With O(wait_for_drain=true), waits until the server has no current session and no queued request, checking once
     more at the deadline. The wait looks at the counters only, so a DOWN server drains as soon as its last session ends.
+  - A server that leaves maintenance with O(state=ready) and has a health check gets no new client before that check
+    passes. HAProxy 2.6 would count it UP at once; the module moves it to drain first (new clients are never sent
+    there), waits until a check has passed (O(health_timeout)), then sets it ready. If the check never passes, the server
+    goes back to maintenance and the task fails.
   - Runtime changes are lost on reload unless the configuration uses C(server-state-file);
     M(drover.fleet.haproxy_config) dumps the state before every reload.
 author:
@@ -88,6 +92,11 @@ options:
       - Seconds between two looks at the server's session and queue counters while draining.
     type: float
     default: 0.2
+  health_timeout:
+    description:
+      - Seconds a server leaving maintenance with O(state=ready) may take to pass its health check.
+    type: float
+    default: 60.0
 seealso:
   - module: drover.fleet.haproxy_info
   - module: drover.fleet.haproxy_config
@@ -186,6 +195,7 @@ def argument_spec() -> ArgumentSpec:
             "wait_for_drain": {"type": "bool", "default": False},
             "drain_timeout": {"type": "float", "default": 60.0},
             "drain_poll": {"type": "float", "default": 0.2},
+            "health_timeout": {"type": "float", "default": 60.0},
         },
         required_if=[("wait_for_drain", True, ("state",))],
     )
@@ -204,6 +214,7 @@ class ServerParams:
     wait_for_drain: bool
     drain_timeout: float
     drain_poll: float
+    health_timeout: float
     socket: str
     timeout: float
 
@@ -211,7 +222,7 @@ class ServerParams:
     def from_module(cls, module) -> "ServerParams":
         p = module.params
         params = cls(p["backend"], p["server"], p["weight"], p["state"], p["address"], p["port"], p["health"],
-                     p["wait_for_drain"], p["drain_timeout"], p["drain_poll"], p["admin_socket"], p["timeout"])
+                     p["wait_for_drain"], p["drain_timeout"], p["drain_poll"], p["health_timeout"], p["admin_socket"], p["timeout"])
         if params.weight is not None and not 0 <= params.weight <= 256:
             module.fail_json(msg=f"weight must be between 0 and 256; found {params.weight}")
         if params.port is not None and not 0 <= params.port <= 65535:
@@ -259,6 +270,9 @@ class ServerManager:
 
     def apply(self, changes: list, current: ServerState) -> dict | None:
         p = self.params
+        health_after = p.health if p.health is not None and current.health != "none" else current.health
+        if "state" in changes and p.state == "ready" and current.state == "maint" and health_after == "enabled":
+            return self._health_gated_ready(changes, current)
         if "address" in changes:
             address = p.address if p.address is not None else current.address
             self.client.set_addr(p.backend, p.server, address, p.port if p.port is not None else current.port)
@@ -278,6 +292,19 @@ class ServerManager:
         if "state" in changes:
             self.client.set_state(p.backend, p.server, p.state)
         return drain
+
+    def _health_gated_ready(self, changes: list, current: ServerState) -> None:
+        """Out of maintenance only once a health check passed (RuntimeClient.fill_slot); weight first, so the server
+        starts with the weight asked for."""
+        p = self.params
+        if "weight" in changes:
+            self.client.set_weight(p.backend, p.server, p.weight)
+        if "health" in changes:
+            self.client.enable_health(p.backend, p.server)
+        address = p.address if p.address is not None else current.address
+        port = p.port if p.port is not None else current.port
+        self.client.fill_slot(p.backend, p.server, address, port, timeout=p.health_timeout)
+        return None
 
     def run(self) -> None:
         try:

@@ -167,6 +167,21 @@ def test_haproxy_server_works_on_a_down_server(env):
     assert not second["changed"] and second["drain"]["sessions"] == 0
 
 
+def test_haproxy_server_ready_out_of_maint_waits_for_the_health_check(env):
+    """A server leaving maintenance gets no new client before a check passes; one that never passes goes back."""
+    env.runtime().set_state("be", "s2", "maint")
+    env.backends["s2"].healthy = False
+    failed = run_playbook([dict(server_task(env, server="s2", state="ready", health_timeout=2), ignore_errors=True)])[0]
+    assert failed["failed"] and "did not pass its health check" in failed["msg"]
+    assert env.runtime().server("be", "s2").state == "maint"
+
+    env.backends["s2"].healthy = True
+    first, second = run_playbook([server_task(env, server="s2", state="ready", health_timeout=20)] * 2)
+    assert first["changed"] and first["before"]["state"] == "maint"
+    assert first["after"]["state"] == "ready" and first["after"]["operational_state"] == "UP"
+    assert not second["changed"]
+
+
 def test_haproxy_server_wait_for_drain_with_a_held_session(env):
     runtime = env.runtime()
     runtime.set_state("be", "s2", "maint")
