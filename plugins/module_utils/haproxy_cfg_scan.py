@@ -27,18 +27,27 @@ class SectionLine:
         return self.text.split()
 
 
-def section_lines(config_text: str):
-    """Every non-empty line inside a section, as a SectionLine."""
+def physical_lines(config_text: str):
+    """Every physical line as `(line, SectionLine or None)`: None for section headers, blank and comment-only lines."""
     serial, keyword, name = -1, "", ""
-    for line in config_text.splitlines():
+    for line in config_text.splitlines(keepends=True):
         stripped = line.split("#", 1)[0].strip()
         if not stripped:
+            yield line, None
             continue
         if not line[:1].isspace():
             words = stripped.split()
             serial, keyword, name = serial + 1, words[0], (words[1] if len(words) > 1 else "")
+            yield line, None
             continue
-        yield SectionLine(serial, keyword, name, stripped)
+        yield line, SectionLine(serial, keyword, name, stripped)
+
+
+def section_lines(config_text: str):
+    """Every non-empty line inside a section, as a SectionLine."""
+    for _line, inside in physical_lines(config_text):
+        if inside is not None:
+            yield inside
 
 
 def global_directives(config_text: str) -> dict:

@@ -11,13 +11,17 @@ In short, under an exclusive lock (fcntl.flock on `<state_dir>/lock`):
 2. nothing differs from the files on disk -> nothing is written and nothing reloads;
 3. only maps differ -> the map files are written atomically and the running HAProxy gets them through
    `prepare map` / `add map @<ver>` / `commit map`, with no reload;
-4. haproxy.cfg differs -> files are written atomically (temp file + rename, optional backup) and a reload is
+4. haproxy.cfg differs only in slot server lines (an instance added to or removed from a pre-declared slot, see
+   haproxy_slot_changes) and HAProxy runs with no reload pending -> the runtime API fills the slots (health-gated),
+   updates the maps, frees the slots, and then haproxy.cfg is written as the live configuration, with no reload;
+   a runtime command that fails falls through to step 5, so that HAProxy ends up running the new file;
+5. haproxy.cfg differs -> files are written atomically (temp file + rename, optional backup) and a reload is
    *pending*. The lock is released for a short debounce window; whichever run takes the lock after the window ends
    does one reload for every change written so far, so a burst of changes gives one reload;
-5. the reload dumps `show servers state` into the `server-state-file` (without the servers the new configuration
+6. the reload dumps `show servers state` into the `server-state-file` (without the servers the new configuration
    redefines), asks the master CLI (or systemd) to reload, and polls `show proc` until a new worker is listed
    (success) or `[failed: N]` grows (failure). The new worker must then answer `show info`;
-6. a failed reload restores the last configuration that was live (kept under `<state_dir>/good/`), reloads it, and
+7. a failed reload restores the last configuration that was live (kept under `<state_dir>/good/`), reloads it, and
    raises ReloadFailedError with HAProxy's own message.
 
 Starting HAProxy without systemd (`start_master_worker`, `stop_master_worker`) lives here too.
@@ -49,6 +53,14 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime impor
     RuntimeClient,
     maps_for_file,
     parse_map_text,
+)
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_slot_changes import (
+    InstancesNotHealthyError,
+    fill_slots,
+    free_slots,
+    missing_servers,
+    runtime_updates,
+    slot_changes,
 )
 
 SERVICE_MANAGERS = ("auto", "master_cli", "systemd", "none")
@@ -103,6 +115,7 @@ class ReloadOptions:
     debounce: float = 0.2
     debounce_max: float = 2.0
     reload_timeout: float = 30.0
+    health_timeout: float = 60.0
     lock_timeout: float = 120.0
     socket_timeout: float = 5.0
     poll: float = 0.05
@@ -122,6 +135,7 @@ class ApplyResult:
     reload_method: str | None = None
     backup_file: str | None = None
     runtime_map_updates: list = field(default_factory=list)
+    runtime_server_updates: list = field(default_factory=list)
     diff: list = field(default_factory=list)
     new_worker_pids: list = field(default_factory=list)
     server_state_file: str | None = None
@@ -140,6 +154,7 @@ class ReloadState:
     reloaded_generation: int = 0
     written_at: float = 0.0
     last_reload: dict = field(default_factory=dict)
+    last_runtime_update: dict = field(default_factory=dict)
     snapshot: dict = field(default_factory=dict)
 
     @property
@@ -794,6 +809,61 @@ def _do_reload(path: str, state_dir: str, options: ReloadOptions, manager: str, 
     raise ReloadFailedError(message, outcome.haproxy_message, rolled_back=bool(restored), rollback_ok=bool(rollback and rollback.ok))
 
 
+def _slot_plan(options: ReloadOptions, manager: str, pending: bool, live_text: str | None, new_text: str) -> tuple | None:
+    """(runtime client, slot changes) when the new haproxy.cfg can go live through the runtime API; None: reload.
+
+    Only when HAProxy runs (a reload would otherwise happen), no reload is pending (so the file on disk is what runs),
+    the texts differ in slot server lines only, a runtime socket answers, and every server named exists there.
+    """
+    if manager not in RELOADERS or pending or live_text is None:
+        return None
+    changes = slot_changes(live_text, new_text)
+    if not changes:
+        return None
+    client = runtime_client(options)
+    if client is None or missing_servers(client, changes):
+        return None
+    return client, changes
+
+
+def _apply_slots_at_runtime(path: str, new_text: str, maps: dict, changed_maps: list, state_dir: str, state: ReloadState,
+                            options: ReloadOptions, plan: tuple, result: ApplyResult) -> bool:
+    """Under the lock: fill the new slots, replace the maps, free the old slots, then write haproxy.cfg as live.
+
+    Fills come before the maps so that a route whose weight grows has its instances in rotation, and frees after,
+    when the maps no longer send traffic there. Returns False when a runtime command failed: the caller reloads,
+    which makes HAProxy run the new file whatever was applied. Raises InstancesNotHealthyError (nothing written).
+    """
+    client, changes = plan
+    config_dir = os.path.dirname(path)
+    # the rollback target, should this fall back to a reload
+    _snapshot(state_dir, state, [path] + [os.path.join(config_dir, rel) for rel in changed_maps])
+    try:
+        fill_slots(client, changes, options.health_timeout, options.poll)
+        for rel in changed_maps:
+            atomic_write(os.path.join(config_dir, rel), maps[rel])
+        _sync_runtime_maps(options, maps, config_dir, new_text, False, result)
+        free_slots(client, changes)
+    except InstancesNotHealthyError:
+        _clear_snapshot(state_dir, state)
+        raise
+    except DroverError as exc:
+        result.warnings.append(f"the slot changes could not be applied at runtime ({exc}); reloading instead, so that HAProxy runs the new haproxy.cfg")
+        return False
+    if options.backup:
+        result.backup_file = backup_file(path)
+    atomic_write(path, new_text)
+    _clear_snapshot(state_dir, state)
+    state.generation += 1
+    state.reloaded_generation = state.generation
+    state.written_at = time.time()
+    result.runtime_server_updates = runtime_updates(changes)
+    state.last_runtime_update = {"generation": state.generation, "at": state.written_at, "updates": result.runtime_server_updates}
+    save_state(state_dir, state)
+    result.changed = True
+    return True
+
+
 def apply_config(path: str, new_text: str, maps: dict | None = None, options: ReloadOptions | None = None) -> ApplyResult:
     """Make haproxy.cfg at `path` and its `maps` ({path relative to the config dir: content}) live, safely.
 
@@ -824,6 +894,9 @@ def apply_config(path: str, new_text: str, maps: dict | None = None, options: Re
             check_candidate(path, new_text, current, {rel: maps[rel] for rel in changed_maps}, options)
 
         manager = detect_service_manager(options) if options.reload else "none"
+        plan = _slot_plan(options, manager, state.pending, current, new_text) if config_changed else None
+        if plan is not None and _apply_slots_at_runtime(path, new_text, maps, changed_maps, state_dir, state, options, plan, result):
+            return result
         will_reload = manager in RELOADERS and (config_changed or state.pending)
         if config_changed:
             _snapshot(state_dir, state, [path] + [os.path.join(config_dir, rel) for rel in changed_maps])
@@ -880,6 +953,12 @@ def _plan_only(path: str, new_text: str, maps: dict, options: ReloadOptions, sta
         check_candidate(path, new_text, current, {rel: maps[rel] for rel in changed_maps}, options)
     pending = load_state(state_dir).pending if os.path.isdir(state_dir) else False
     manager = detect_service_manager(options) if options.reload else "none"
+    plan = _slot_plan(options, manager, pending, current, new_text) if result.config_changed else None
+    if plan is not None:
+        result.runtime_server_updates = runtime_updates(plan[1])
+        _sync_runtime_maps(options, maps, config_dir, new_text, True, result)
+        result.changed = True
+        return result
     will_reload = manager in RELOADERS and (result.config_changed or pending)
     if not will_reload and manager != NOT_RUNNING:
         _sync_runtime_maps(options, maps, config_dir, new_text, True, result)

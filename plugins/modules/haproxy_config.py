@@ -2,7 +2,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: drover.fleet contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""drover.fleet.haproxy_config: write haproxy.cfg and its maps safely, reload HAProxy only when needed."""
+"""drover.fleet.haproxy_config: write haproxy.cfg and its maps safely, reload HAProxy only when the topology changed."""
 
 from __future__ import annotations
 
@@ -16,7 +16,16 @@ description:
   - Writes haproxy.cfg and map files atomically (temp file, then rename), optionally keeping a backup.
   - When only map files differ (route weights live in maps), writes them and replaces the running maps through the runtime
     API (C(prepare map), C(add map @<version>), C(commit map)). HAProxy does not reload.
-  - When haproxy.cfg differs, dumps C(show servers state) to the C(server-state-file) and reloads through the master CLI,
+  - When haproxy.cfg differs only in the address, port or C(disabled) flag of C(server) lines (an instance added to or
+    removed from a pre-declared slot), and HAProxy runs with no reload pending, the running HAProxy gets the change
+    through the runtime API and does not reload. A slot that becomes filled is health-gated (C(MAINT), address,
+    C(DRAIN) until its health check passed, then C(READY)); a slot that becomes free goes to C(MAINT) and keeps its
+    address; a slot whose instance moves is freed, then filled. Then haproxy.cfg is written, so that a later reload or
+    restart starts from it. See RV(runtime_server_updates).
+  - If a runtime command fails on the way, the module reloads instead, so that HAProxy runs the new file. If a new
+    instance does not pass its health check within O(health_timeout), the module fails and changes nothing (the slots
+    it touched stay in maintenance, haproxy.cfg is not written, HAProxy does not reload).
+  - When haproxy.cfg differs otherwise, dumps C(show servers state) to the C(server-state-file) and reloads through the master CLI,
     or through systemd where HAProxy runs under systemd. It then checks that a new worker came up (C(show proc), the failed
     reload counter, the admin socket answering from the new worker). If not, it restores the last configuration that
     was live, reloads it, and fails with HAProxy's own message.
@@ -34,7 +43,8 @@ attributes:
   check_mode:
     support: full
     details:
-      - Validates the candidate with C(haproxy -c) and reports the diff; writes nothing, reloads nothing, takes no lock.
+      - Validates the candidate with C(haproxy -c) and reports the diff, whether it would reload, and the runtime updates
+        it would make (RV(runtime_map_updates), RV(runtime_server_updates)); writes nothing, reloads nothing, takes no lock.
   diff_mode:
     support: full
   idempotent:
@@ -137,6 +147,13 @@ options:
       - Seconds to wait for another run to release the lock before failing.
     type: float
     default: 120.0
+  health_timeout:
+    description:
+      - Seconds an instance put into a free slot at runtime has to pass its health check. It gets no new client
+        before that.
+      - When one does not pass in time, the module fails and changes nothing; see the description.
+    type: float
+    default: 60.0
 notes:
   - Runtime weights, states and addresses survive a reload only when the configuration sets C(server-state-file) in C(global)
     and C(load-server-state-from-file global) in C(defaults). A weight that the new configuration changes wins over the saved one.
@@ -208,6 +225,17 @@ runtime_map_updates:
   type: list
   elements: dict
   sample: [{"map": "maps/routes.map", "id": "#0", "entries": 2, "version": 3}]
+runtime_server_updates:
+  description:
+    - Slot servers changed in the running HAProxy through the runtime API instead of a reload (in check mode, the
+      changes it would make), in configuration order. Empty when the change reloaded or needed nothing.
+    - C(action) is V(fill) (the instance at C(address):C(port) went into the slot after its health check passed) or
+      V(free) (the slot went to maintenance; C(address) and C(port) name the instance that left). A slot whose instance
+      moved has both, V(free) first.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"backend": "bk_sava_sava_sava:1.0.0_448a89", "server": "slot3", "action": "fill", "address": "10.0.0.12", "port": 31003}]
 backup_file:
   description: The backup of the previous haproxy.cfg, when O(backup=true) and the file changed.
   returned: changed and when O(backup=true)
@@ -276,6 +304,7 @@ def argument_spec() -> ArgumentSpec:
             "debounce_max": {"type": "float", "default": 2.0},
             "reload_timeout": {"type": "float", "default": 30.0},
             "lock_timeout": {"type": "float", "default": 120.0},
+            "health_timeout": {"type": "float", "default": 60.0},
         }
     )
     return spec.merge(admin_socket_spec()).merge(master_socket_spec())
@@ -308,6 +337,7 @@ class ConfigParams:
             debounce_max=params["debounce_max"],
             reload_timeout=params["reload_timeout"],
             lock_timeout=params["lock_timeout"],
+            health_timeout=params["health_timeout"],
             socket_timeout=params["timeout"],
             check_mode=module.check_mode,
         )
@@ -340,6 +370,7 @@ class ConfigManager:
             "config_changed": outcome.config_changed,
             "maps_changed": outcome.maps_changed,
             "runtime_map_updates": outcome.runtime_map_updates,
+            "runtime_server_updates": outcome.runtime_server_updates,
             "new_worker_pids": outcome.new_worker_pids,
             "server_state_file": outcome.server_state_file,
             "servers_from_config": outcome.servers_from_config,

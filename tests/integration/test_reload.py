@@ -389,9 +389,10 @@ def test_a_worker_that_dies_after_fork_is_reported_without_waiting_for_the_timeo
         apply_config(str(env.config_path), jailed, None, env.options())
 
 
-def test_the_renderers_output_goes_live_weights_at_runtime_topology_by_reload(tmp_path):
+def test_the_renderers_output_goes_live_weights_and_slots_at_runtime_topology_by_reload(tmp_path):
     """The real renderer's files through apply_config: a weight shift is a map-only runtime change (same worker,
-    no reload, traffic follows); more instances change haproxy.cfg and reload once; a re-run changes nothing."""
+    no reload, traffic follows); an instance inside the slot range is a runtime slot fill (no reload); an instance
+    beyond it adds slots and reloads once; a re-run changes nothing."""
     from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render  # pylint: disable=import-outside-toplevel
     from ansible_collections.drover.fleet.plugins.module_utils.model import Instance  # pylint: disable=import-outside-toplevel
     from ansible_collections.drover.fleet.tests.haproxy_instance import LoopbackBackend  # pylint: disable=import-outside-toplevel
@@ -399,7 +400,7 @@ def test_the_renderers_output_goes_live_weights_at_runtime_topology_by_reload(tm
     from ansible_collections.drover.fleet.tests.routing_fixtures import sava  # pylint: disable=import-outside-toplevel
 
     port = free_port()
-    backends = {name: LoopbackBackend(name).start() for name in ("v1a", "v1b", "v11")}
+    backends = {name: LoopbackBackend(name).start() for name in ("v1a", "v1b", "v1c", "v11")}
     instances = {"sava/sava/sava:1.0.0": [Instance(1, "127.0.0.1", backends["v1a"].port)],
                  "sava/sava/sava:1.1.0": [Instance(1, "127.0.0.1", backends["v11"].port)]}
     options = RenderOptions(bind_address="127.0.0.1", admin_socket=str(tmp_path / "admin.sock"),
@@ -439,12 +440,24 @@ def test_the_renderers_output_goes_live_weights_at_runtime_topology_by_reload(tm
         grown = render(sava(sticky=None, strength=None, weights=(100, 0), port=port, instances=(3, 1)), options, instances)
         assert grown.config != shifted.config  # the renderer writes the instance into a slot of haproxy.cfg
         result = apply_config(str(config), grown.config, grown.maps, reload_options)
-        assert result.reloaded and MasterClient(reload_options.master_socket).show_proc().reloads == reloads + 1
-        # The slot's saved state (disabled, 0.0.0.0:0) must not override the instance the new config puts there.
-        slot = [name for name in result.servers_from_config if "1.0.0" in name]
-        assert len(slot) == 1 and slot[0].endswith("/slot2")
+        # an instance inside the slot range goes live at runtime: the same worker, no reload
+        assert result.changed and not result.reloaded and result.runtime_map_updates
+        assert [(u["action"], u["server"], u["port"]) for u in result.runtime_server_updates] == [("fill", "slot2", backends["v1b"].port)]
+        assert MasterClient(reload_options.master_socket).show_proc().reloads == reloads and runtime.show_info()["Pid"] == pid
+        assert config.read_text() == grown.config
         wait_for(lambda: {answered_by() for _request in range(20)} == {"v1a", "v1b"}, 20, message="both 1.0.0 instances serve")
         assert not apply_config(str(config), grown.config, grown.maps, reload_options).changed
+
+        # an instance beyond the slot range adds slots: a topology change, one reload; the slot filled at runtime is
+        # in the file, so it keeps serving after the reload
+        instances["sava/sava/sava:1.0.0"].append(Instance(9, "127.0.0.1", backends["v1c"].port))
+        bigger = render(sava(sticky=None, strength=None, weights=(100, 0), port=port, instances=(3, 1)), options, instances)
+        result = apply_config(str(config), bigger.config, bigger.maps, reload_options)
+        assert result.reloaded and MasterClient(reload_options.master_socket).show_proc().reloads == reloads + 1
+        # slot2's line is the same in the live file (written by the runtime fill) and the new one: it keeps its state
+        assert result.servers_from_config == []
+        wait_for(lambda: {answered_by() for _request in range(30)} == {"v1a", "v1b", "v1c"}, 20, message="three 1.0.0 instances serve")
+        assert not apply_config(str(config), bigger.config, bigger.maps, reload_options).changed
     finally:
         if worker is not None:
             stop_master_worker(worker.pid)
