@@ -130,8 +130,7 @@ def main() -> None:
         verdict = (f"\nAt {ten_k[1]} servers the engine took {ten_k[2]['total']:.2f} s (target: under 1 s for 10,000 servers on one core). "
                    f"Cost per server: {costs}. From the smallest to the largest size the cost per server grows "
                    f"{max(per_server[1:] or per_server) / min(per_server[1:] or per_server):.1f}x (ignoring the 10-service run, which is "
-                   "dominated by fixed costs): growth is close to linear, with a slower largest size where memory and garbage "
-                   "collection start to weigh.\n")
+                   "dominated by fixed costs).\n")
     markdown = "\n".join([
         "## Render: load, validate and render (`benchmarks/render.py`)",
         "",
