@@ -4,7 +4,7 @@ the demo service image, a real HAProxy in master-worker mode, and real HTTP traf
 
 The lab is built once for the module, in a temporary state directory on a /24 and bridge of its own, and torn down
 in a finalizer. The tests run in order on the same fleet: deploy, idempotence, check mode, a runtime weight shift,
-a killed instance, a drained scale-in, undeploy.
+a killed instance, a scale-out and back inside the slot range without reload, a drained scale-in, undeploy.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class Fleet:
             "canary": text,
             "scaled": text.replace("instances: 2", "instances: 3"),
             "half": text.replace("weight: 90%", "weight: 50%").replace("weight: 10%", "weight: 50%"),
+            "half-scaled": text.replace("weight: 90%", "weight: 50%").replace("weight: 10%", "weight: 50%").replace("instances: 2", "instances: 3"),
             "scaled-in": text.replace("weight: 90%", "weight: 50%").replace("weight: 10%", "weight: 50%").replace("instances: 2", "instances: 1"),
         }
         for name, content in variants.items():
@@ -334,6 +335,37 @@ def test_killed_instance_leaves_rotation_through_its_health_check_without_failed
     healed = fleet.playbook("deploy", "half")
     assert healed.changed[host.name] == 1
     wait_for(lambda: fleet.stats()[key]["status"] == "UP", timeout=30, message=f"{key} UP again")
+
+
+def test_scaling_inside_the_slot_range_does_not_reload(fleet, deployed):
+    """2 -> 3 instances fills a free slot at runtime (health-gated), 3 -> 2 drains and frees it: the master's reload
+    counter does not move, and no request fails meanwhile."""
+    assert deployed.changed["lb1"] > 0
+    added = f"{OLD_PREFIX}3"
+    reloads = fleet.reloads()
+    traffic = Traffic(fleet)
+    traffic.start()
+    try:
+        wait_for(lambda: len(traffic.answers) > 20, timeout=30, message="traffic flowing")
+        out = fleet.playbook("deploy", "half-scaled").results("Apply the routing")[0]
+        assert out["changed"] and not out["reloaded"], out
+        assert [(u["action"], u["server"]) for u in out["runtime_server_updates"]] == [("fill", "slot3")], out["runtime_server_updates"]
+        assert fleet.reloads() == reloads
+        assert fleet.server_of(added)["status"] == "UP"
+        wait_for(lambda: any(answer[2] == added for answer in traffic.answers), timeout=30, message=f"{added} serving")
+
+        back = fleet.playbook("deploy", "half")
+        routing = back.results("Apply the routing")[0]
+        assert routing["changed"] and not routing["reloaded"], routing
+        assert [(u["action"], u["server"]) for u in routing["runtime_server_updates"]] == [("free", "slot3")]
+        assert fleet.reloads() == reloads
+        assert added not in fleet.drover_containers()
+        after = len(traffic.answers)
+        wait_for(lambda: len(traffic.answers) > after + 50, timeout=30, message="traffic after the scale-in")
+    finally:
+        traffic.stop()
+    assert traffic.failures == []
+    assert added not in {answer[2] for answer in traffic.answers[after:]}
 
 
 def sticky_cookie_for(fleet: Fleet, instance: str) -> str:
