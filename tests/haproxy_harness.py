@@ -100,14 +100,16 @@ def haproxy_check(directory: Path) -> subprocess.CompletedProcess:
 
 
 @contextlib.contextmanager
-def start_haproxy(files: dict[str, str], directory: Path, admin_socket: str, ports: list[int] = (), timeout: float = 10.0):
+def start_haproxy(files: dict[str, str], directory: Path, admin_socket: str, ports: list[int] = (), timeout: float = 10.0,
+                  cwd: Path | None = None):
     """Write `files` to `directory` and run HAProxy there in master-worker mode (as in production) until the admin
-    socket and every port in `ports` accept connections. Stops the master (and so its workers) by pid."""
+    socket and every port in `ports` accept connections; `cwd`: another working directory to start it from. Stops the
+    master (and so its workers) by pid."""
     cfg = write_files(files, directory)
     master_socket = str(directory / "master.sock")
     log = open(directory / "haproxy.log", "w")  # noqa: SIM115 - closed in finally
     process = subprocess.Popen([HAPROXY, "-W", "-S", f"{master_socket},mode,600", "-f", str(cfg)], stdout=log, stderr=subprocess.STDOUT,
-                               cwd=str(directory))
+                               cwd=str(cwd or directory))
     proxy = Haproxy(directory, process, admin_socket, master_socket)
     try:
         def ready():

@@ -6,10 +6,12 @@
 The renderer (haproxy_render.py) writes each frontend's decision as a few recognisable lines:
 
     acl <name> <fetch> ...                                         condition ACLs
-    http-request set-var(<test>) rand(N) if <acls>                 one draw per condition
-    http-request set-var(<pick>) rand(N),map_int(<map>,<default>)  the weighted pick (maybe guarded)
+    http-request set-var(<test>) rand(N) if <acls>                 one draw for a condition several rules repeat
+    http-request set-var(<pick>) rand(N),map_int(<map>,<default>)  a weighted pick kept in a variable (two steps)
     use_backend <backend> if { var(<test>) -m int lt <threshold> } a condition route with its strength
-    use_backend %[var(<pick>)]                                     everything else: the map decides
+    use_backend <backend> if <acls> { rand(N) lt <threshold> }     a condition used by one rule, drawn in place
+    use_backend %[rand(N),map_int(<map>,<default>)]                everything else: the map decides
+    use_backend %[var(<pick>)]                                     (or the pick kept in a variable)
 
 and a comment above every section (`# gateway sava/9050`, `# route target sava/sava/sava:1.0.0`) that names what
 the generated `fe_...` and `bk_...` names stand for. This module reads those back, with labels, so the runtime data
@@ -42,6 +44,7 @@ _STAGE_TERM = re.compile(r"\{\s*var\(([^)\s]+)\)\s+-m\s+str\s+(@\S+)\s*\}")
 _STICKY_TERMS = re.compile(r"\{\s*var\(txn\.drover_rc\)\s+-m\s+str\s+(\S+)\s*\}\s*\{\s*nbsrv\([^)]*\)\s+gt\s+0\s*\}")
 _VHOST_TERM = re.compile(r"\{\s*var\(txn\.drover_vhost\)\s+-m\s+str\s+\S+\s*\}")
 _DYNAMIC_TARGET = re.compile(r"%\[var\(([^)\s]+)\)\]")
+_INLINE_LOOKUP = re.compile(r"%\[rand\((\d+)\),map_int\(([^,)]+),([^)]*)\)\]")
 
 
 @dataclass
@@ -57,6 +60,8 @@ class MapLookup:
     stage: tuple | None = None
     # condition draws the guard requires: this pick only serves requests that matched those conditions
     tests: list = field(default_factory=list)
+    # a pick in a use_backend rule with a condition of its own (the rest of a route): not the gateway's main pick
+    conditional: bool = False
 
 
 @dataclass
@@ -101,7 +106,7 @@ class FrontendConfig:
     @property
     def main_lookups(self) -> list:
         """The picks that decide for every request without a condition: neither a stage nor behind a condition."""
-        return [lookup for lookup in self.lookups.values() if lookup.stage is None and not lookup.tests]
+        return [lookup for lookup in self.lookups.values() if lookup.stage is None and not lookup.tests and not lookup.conditional]
 
 
 @dataclass
@@ -239,7 +244,17 @@ class _Reader:
             definition = text.split(None, 2)[2]
             self.acls[words[1]] = f"{self.acls[words[1]]} or {definition}" if words[1] in self.acls else definition
         elif keyword in ("use_backend", "default_backend"):
-            frontend.rules.append(self.rule(text, keyword == "default_backend"))
+            rule = self.rule(text, keyword == "default_backend")
+            frontend.rules.append(rule)
+            lookup = _INLINE_LOOKUP.fullmatch(text.split(None, 2)[1]) if keyword == "use_backend" and len(words) > 1 else None
+            if lookup:
+                # a pick made in the rule itself: named by its map
+                path = lookup.group(2).strip()
+                frontend.lookups[path] = MapLookup(
+                    var=path, path=path, pick_range=int(lookup.group(1)), default=lookup.group(3).strip(), stage=rule.stage,
+                    tests=[var for var, _threshold in rule.tests], conditional=bool(rule.chances or rule.other),
+                )
+                rule.target, rule.pick = None, path
         else:
             self.request_rule(frontend, text)
 
@@ -281,15 +296,39 @@ class _Reader:
         if sticky:
             rule.sticky_value = sticky.group(1)
             condition = condition.replace(sticky.group(0), " ")
-        stage = _STAGE_TERM.search(condition)
+        # the renderer repeats the same draws in every alternative of a rule (exclusive alternatives of an inline
+        # condition), so they are read from the first one
+        alternatives = _alternatives(condition)
+        first = alternatives[0] if alternatives else ""
+        stage = _STAGE_TERM.search(first)
         if stage:
             rule.stage = (stage.group(1), stage.group(2))
-            condition = condition.replace(stage.group(0), " ")
-        rule.tests = [(m.group(1), int(m.group(2))) for m in _TEST_TERM.finditer(condition)]
-        rule.chances = [(int(m.group(2)), int(m.group(1))) for m in _CHANCE_TERM.finditer(condition)]
-        condition = _CHANCE_TERM.sub(" ", _TEST_TERM.sub(" ", _VHOST_TERM.sub(" ", condition)))
-        rule.other = _readable_condition(" ".join(condition.split()), self.acls)
+        rule.tests = [(m.group(1), int(m.group(2))) for m in _TEST_TERM.finditer(first)]
+        rule.chances = [(int(m.group(2)), int(m.group(1))) for m in _CHANCE_TERM.finditer(first)]
+        rests = []
+        for alternative in alternatives:
+            rest = _CHANCE_TERM.sub(" ", _TEST_TERM.sub(" ", _VHOST_TERM.sub(" ", _STAGE_TERM.sub(" ", alternative))))
+            rests.append(_readable_condition(" ".join(rest.split()), self.acls))
+        rule.other = " or ".join(rest for rest in rests if rest) if all(rests) else ""
         return rule
+
+
+def _alternatives(condition: str) -> list:
+    """The alternatives of an HAProxy condition: split at `or` / `||` outside `{ ... }` (and outside the `not ( ... )`
+    this reader writes for `unless`)."""
+    alternatives, current, depth = [], [], 0
+    for word in condition.split():
+        if word in ("{", "!{", "("):
+            depth += 1
+        elif word in ("}", ")"):
+            depth = max(0, depth - 1)
+        elif depth == 0 and word in ("or", "||"):
+            alternatives.append(" ".join(current))
+            current = []
+            continue
+        current.append(word)
+    alternatives.append(" ".join(current))
+    return [alternative for alternative in alternatives if alternative.strip()]
 
 
 def read_routing_config(text: str) -> RoutingConfig:

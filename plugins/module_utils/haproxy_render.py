@@ -247,14 +247,94 @@ class _ConditionCompiler:
         return compiled.acl_lines(), compiled.expression
 
 
+def _negated(word: str) -> str:
+    return word[1:] if word.startswith("!") else f"!{word}"
+
+
+def _conjunction(words: list[str]) -> list[str] | None:
+    """`words` (ACL names, `!` negated) without repeats; None when they contradict each other."""
+    unique = list(dict.fromkeys(words))
+    return None if any(_negated(word) in unique for word in unique) else unique
+
+
+def exclusive_alternatives(expression: str) -> list[list[str]]:
+    """The alternatives of a compiled condition (`a !b or c`) rewritten so that at most one holds for any request
+    (`a !b or c !a or c a b`): a `{ rand(...) lt ... }` term at the end of each is then drawn at most once, which
+    keeps the strength exact without storing the draw in a variable. `not (l1 l2 .. ln)` is written as the exclusive
+    `!l1 or l1 !l2 or ...`, and a conjunction of exclusive alternatives stays exclusive."""
+    result: list[list[str]] = []
+    none_before: list[list[str]] = [[]]  # exclusive alternatives of "no earlier alternative holds"
+    for alternative in (part.split() for part in expression.split(" or ")):
+        result.extend(c for c in (_conjunction(alternative + rest) for rest in none_before) if c is not None)
+        negation = [alternative[:index] + [_negated(alternative[index])] for index in range(len(alternative))]
+        none_before = [c for c in (_conjunction(rest + extra) for rest in none_before for extra in negation) if c is not None]
+    return result
+
+
+# An inline condition must keep its use_backend rule short: HAProxy reads at most 64 words and 2048 characters a line.
+_INLINE_ALTERNATIVES = 8
+_INLINE_WORDS = 56
+_INLINE_CHARACTERS = 1500
+
+
+def _chance(test: Test) -> list[str]:
+    """The strength as a term of its own draw; none at full strength."""
+    return [] if test.threshold >= PICK_RANGE else [f"{{ rand({PICK_RANGE}) lt {test.threshold} }}"]
+
+
 def _test_terms(tests: list[Test]) -> list[str]:
     return [f"{{ var({t.var}) -m int lt {t.threshold} }}" for t in tests]
 
 
-def _use_backend(rule: Rule, guard: list[str]) -> str:
-    terms = " ".join(guard + _test_terms(rule.tests))
-    target = rule.backend if rule.backend else f"%[var({rule.weighted.result_var})]"
-    return f"use_backend {target} if {terms}" if terms else f"use_backend {target}"
+class _RuleWriter:
+    """Writes one frontend's use_backend rules. A condition used by a single rule is evaluated in that rule, with its
+    own `{ rand(...) lt ... }` draw at the end of each exclusive alternative (no variable to set and read again); a
+    condition several rules repeat keeps its one draw per request in a variable (`set-var(...) rand(...)`)."""
+
+    def __init__(self, frontend: FrontendPlan, compiled: dict, guard: list[str]):
+        self.guard = guard
+        self.inline: dict[str, list[list[str]]] = {}
+        rules = frontend.rules + [rule for stage in frontend.stages for rule in stage.rules]
+        uses: dict[str, int] = {}
+        for rule in rules:
+            for test in rule.tests:
+                uses[test.key] = uses.get(test.key, 0) + 1
+        for rule in rules:
+            candidates = [t for t in rule.tests if uses[t.key] == 1 and compiled.get(t.key)]
+            forms = {t.key: exclusive_alternatives(compiled[t.key]) for t in candidates}
+            alternatives = 1
+            for test in candidates:
+                alternatives *= len(forms[test.key])
+            if alternatives > _INLINE_ALTERNATIVES:
+                continue
+            self.inline.update(forms)
+            text = self.condition(rule, [])
+            if len(text.split()) > _INLINE_WORDS or len(text) > _INLINE_CHARACTERS:
+                for test in candidates:
+                    del self.inline[test.key]
+
+    def condition(self, rule: Rule, extra: list[str]) -> str:
+        """The `if` expression of `rule`: guard, the draws kept in variables, then each combination of the inline
+        conditions' exclusive alternatives with their chance terms last (drawn only once every ACL of it holds)."""
+        prefix = self.guard + extra + _test_terms([t for t in rule.tests if t.key not in self.inline])
+        alternatives: list[list[str]] = [[]]
+        chances: list[str] = []
+        for test in rule.tests:
+            if test.key in self.inline:
+                alternatives = [left + right for left in alternatives for right in self.inline[test.key]]
+                chances += _chance(test)
+        return " or ".join(" ".join(prefix + alternative + chances) for alternative in alternatives).strip()
+
+    def use_backend(self, rule: Rule, target: str, extra: list[str] = ()) -> str:
+        terms = self.condition(rule, list(extra))
+        return f"use_backend {target} if {terms}" if terms else f"use_backend {target}"
+
+
+def _map_acl(options: RenderOptions, weighted: WeightedMap, mode: str) -> str:
+    """A named ACL that is never used: it makes HAProxy load the map while `default-path config` applies, so the
+    `use_backend %[...]` lookups, parsed later, find the map by its name instead of opening it from the working
+    directory."""
+    return f"acl {weighted.result_var.split('.', 1)[1]}_map {_lookup(options, weighted, mode)} -m found"
 
 
 def routing_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _ConditionCompiler, guard: list[str] | None = None) -> list[str]:
@@ -265,49 +345,59 @@ def routing_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _Con
     mode = frontend.mode
     request = "http-request" if mode == HTTP else "tcp-request content"
     lines = []
+    compiled = {}
     for test in frontend.tests:
         acls, expression = compiler.lines(test)
         lines.extend(acls)
-        if expression:
-            # one draw per request decides the strength for every rule that repeats this test
-            lines.append(f"{request} set-var({test.var}) rand({PICK_RANGE}) if {expression}")
-    if frontend.route_cookie:
-        # the route backends set the cookie on responses; they read its name and the client's value from here
-        lines.append(f"{request} set-var({ROUTE_COOKIE_NAME_VAR}) str({frontend.route_cookie}){when}")
-        lines.append(f"{request} set-var({ROUTE_COOKIE_VAR}) req.cook({frontend.route_cookie}){when}")
-    # Maps are looked up in set-var rules, never inside `use_backend %[...]`: HAProxy 2.6 parses those later, after
-    # `default-path config` has stopped applying, and would look for the map relative to its working directory.
+        compiled[test.key] = expression
+    writer = _RuleWriter(frontend, compiled, guard)
     main = frontend.weighted
-    lines.append(f"{request} set-var({main.result_var}) {_lookup(options, main, mode)}{when}")
-    for rule in frontend.rules:
-        if rule.weighted is not None:
-            terms = " ".join(guard + _test_terms(rule.tests))
-            lines.append(f"{request} set-var({rule.weighted.result_var}) {_lookup(options, rule.weighted, mode)} if {terms}")
-    for stage in frontend.stages:
-        chosen = f"{{ var({main.result_var}) -m str {stage.token} }}"
-        lines.append(f"{request} set-var({stage.weighted.result_var}) {_lookup(options, stage.weighted, mode)} if {chosen}")
+    # stage tokens are compared with the main pick, so that pick stays in a variable; every other map is looked up in
+    # its use_backend rule, which spares a variable per request
+    inline_maps = [w for w in frontend.weighted_maps if w is not main or not frontend.stages]
+    lines.extend(_map_acl(options, weighted, mode) for weighted in inline_maps)
+    for test in frontend.tests:
+        if compiled[test.key] and test.key not in writer.inline:
+            # one draw per request decides the strength for every rule that repeats this test
+            lines.append(f"{request} set-var({test.var}) rand({PICK_RANGE}) if {compiled[test.key]}")
+    if frontend.route_cookie:
+        if frontend.route_cookie_from_frontend:
+            # route backends shared with other gateways read the cookie name from here (request fetches are gone when
+            # the response is processed)
+            lines.append(f"{request} set-var({ROUTE_COOKIE_NAME_VAR}) str({frontend.route_cookie}){when}")
+        lines.append(f"{request} set-var({ROUTE_COOKIE_VAR}) req.cook({frontend.route_cookie}){when}")
+    if frontend.stages:
+        lines.append(f"{request} set-var({main.result_var}) {_lookup(options, main, mode)}{when}")
     for sticky in frontend.sticky_routes:
         terms = " ".join(guard + [f"{{ var({ROUTE_COOKIE_VAR}) -m str {sticky.value} }}", f"{{ nbsrv({sticky.backend}) gt 0 }}"])
         lines.append(f"use_backend {sticky.backend} if {terms}")
     for rule in frontend.rules:
-        lines.append(_use_backend(rule, guard))
+        target = rule.backend if rule.backend else f"%[{_lookup(options, rule.weighted, mode)}]"
+        lines.append(writer.use_backend(rule, target))
     for stage in frontend.stages:
-        stage_guard = guard + [f"{{ var({main.result_var}) -m str {stage.token} }}"]
+        chosen = [f"{{ var({main.result_var}) -m str {stage.token} }}"]
         for rule in stage.rules:
-            lines.append(_use_backend(rule, stage_guard))
-        lines.append(_use_backend(Rule(stage.route, [], weighted=stage.weighted), stage_guard))
-    lines.append(f"use_backend %[var({main.result_var})]{when}")
+            lines.append(writer.use_backend(rule, rule.backend, chosen))
+        lines.append(writer.use_backend(Rule(stage.route, []), f"%[{_lookup(options, stage.weighted, mode)}]", chosen))
+    if frontend.stages:
+        lines.append(f"use_backend %[var({main.result_var})]{when}")
+    else:
+        lines.append(f"use_backend %[{_lookup(options, main, mode)}]{when}")
     return lines
 
 
 def route_cookie_lines(backend: BackendPlan) -> list[str]:
     """Set the route cookie when the client's cookie does not name this backend yet. One rule in the backend, not one
-    per route in the frontend; the frontend said which cookie (sticky frontends only) and what the client sent."""
+    per route in the frontend. A backend only one gateway reaches writes that gateway's cookie name as a constant;
+    a shared one reads it from the frontend (sticky frontends only), and what the client sent, from variables."""
     if not backend.route_cookie_value:
         return []
     value = backend.route_cookie_value
+    keeps = f"!{{ var({ROUTE_COOKIE_VAR}) -m str {value} }}"
+    if backend.route_cookie_name:
+        return [f"http-response add-header Set-Cookie '{backend.route_cookie_name}={value}; Path=/; HttpOnly' if {keeps}"]
     return [f"http-response add-header Set-Cookie '%[var({ROUTE_COOKIE_NAME_VAR})]={value}; Path=/; HttpOnly' "
-            f"if {{ var({ROUTE_COOKIE_NAME_VAR}) -m found }} !{{ var({ROUTE_COOKIE_VAR}) -m str {value} }}"]
+            f"if {{ var({ROUTE_COOKIE_NAME_VAR}) -m found }} {keeps}"]
 
 
 def frontend_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _ConditionCompiler) -> list[str]:

@@ -101,6 +101,9 @@ class BackendPlan:
     instance_cookie: str | None = None
     # set when a sticky gateway routes here: the value of that gateway's route cookie that names this backend
     route_cookie_value: str | None = None
+    # that gateway's cookie name when no other gateway routes here: the backend writes it as a constant (see
+    # `route_cookie_from_frontend`)
+    route_cookie_name: str | None = None
     health_check: HealthCheck | None = None
     check_port: int | None = None
     origin: Origin = field(default_factory=Origin)
@@ -215,6 +218,12 @@ class FrontendPlan:
     stages: list[Stage] = field(default_factory=list)
     backends: list[BackendPlan] = field(default_factory=list)
     origin: Origin = field(default_factory=Origin)
+
+    @property
+    def route_cookie_from_frontend(self) -> bool:
+        """Whether a route backend of this sticky frontend is shared with other gateways: it then reads the cookie name
+        from a variable this frontend sets (a constant name costs less per response, see docs/architecture.md)."""
+        return bool(self.route_cookie) and any(b.route_cookie_value and not b.route_cookie_name for b in self.backends)
 
     @property
     def weighted_maps(self) -> list[WeightedMap]:
@@ -808,7 +817,21 @@ def plan(artifacts: ArtifactSet, default_slots: int = DEFAULT_SLOTS) -> list[Fro
         ports[frontend.port] = frontend
         frontends.append(frontend)
     planner.issues.raise_if_any()
+    _name_route_cookies(frontends)
     return sorted(frontends, key=lambda f: (f.port, f.name))
+
+
+def _name_route_cookies(frontends: list[FrontendPlan]) -> None:
+    """A route backend that only one (sticky) gateway reaches can set that gateway's cookie under a constant name."""
+    reached: dict[str, list[FrontendPlan]] = {}
+    for frontend in frontends:
+        for backend in frontend.backends:
+            reached.setdefault(backend.name, []).append(frontend)
+    for frontend in frontends:
+        for backend in frontend.backends:
+            only = reached[backend.name]
+            if backend.route_cookie_value and frontend.route_cookie and len(only) == 1 and only[0] is frontend:
+                backend.route_cookie_name = frontend.route_cookie
 
 
 def all_backends(frontends: list[FrontendPlan]) -> list[BackendPlan]:

@@ -11,6 +11,7 @@ needs neither a new haproxy.cfg nor a reload.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import shutil
 from collections import Counter
@@ -180,6 +181,41 @@ def test_outer_condition_to_a_cluster_then_the_cluster_decides(echo, tmp_path):
         assert_split(shares(send_requests(port, 6000)), {"x1": 35.0, "x2": 15.0, "x3": 50.0}, 2.0)
 
 
+def test_a_condition_with_alternatives_draws_its_strength_once(echo, tmp_path):
+    """`user-agent == Chrome or has cookie beta` at 50%, used by one rule: it is written as alternatives that exclude
+    each other, each ending with its own draw. A request that matches both alternatives must still go with 50%, not
+    75% (two draws)."""
+    port = free_port()
+    gateway = external_gateway([echo.ports["x1"], echo.ports["x2"]], [100, 0], port=port)
+    gateway.routes[1] = route(f"[127.0.0.1:{echo.ports['x2']}]", 0, "user-agent == Chrome or has cookie beta", 50)
+    with running(standalone(gateway), tmp_path) as (_proxy, rendered):
+        frontend = rendered.config.split("\nfrontend ")[1].split("\n\n")[0]
+        assert "set-var(" not in frontend and frontend.count("{ rand(10000) lt 5000 }") == 3
+        for headers in ({"User-Agent": CHROME}, {"User-Agent": FIREFOX, "Cookie": "beta=1"}, {"User-Agent": CHROME, "Cookie": "beta=1"},
+                        {"User-Agent": EDGE, "Cookie": "beta=1"}):
+            assert_split(shares(send_requests(port, 4000, headers)), {"x1": 50.0, "x2": 50.0}, 3.0)
+        for headers in ({"User-Agent": FIREFOX}, {"User-Agent": EDGE}):
+            assert shares(send_requests(port, 300, headers)) == {"x1": 100.0}
+
+
+def test_maps_load_next_to_the_config_from_any_working_directory(echo, tmp_path):
+    """The weighted pick is made in `use_backend %[...]`, whose map HAProxy 2.6 would open from the working directory:
+    the map is loaded while `default-path config` applies and found again by its name, also for runtime changes."""
+    port = free_port()
+    gateway = external_gateway([echo.ports["x1"], echo.ports["x2"]], [30, 70], port=port)
+    directory, elsewhere = tmp_path / "lb", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    opts = options(directory)
+    rendered = render(standalone(gateway), opts)
+    with start_haproxy(rendered.files, directory, opts.admin_socket, [port], cwd=elsewhere) as proxy:
+        assert_split(shares(send_requests(port, 5000)), {"x1": 30.0, "x2": 70.0}, 2.0)
+        admin = RuntimeClient(proxy.admin_socket)
+        [path] = rendered.maps
+        only_x2 = f"0:9999 {rendered.frontends[0].weighted.entries[1].target}\n"
+        admin.replace_map(admin.find_map(path, base_dir=str(directory)).ref, parse_map_text(only_x2))
+        assert shares(send_requests(port, 300)) == {"x2": 100.0}
+
+
 # -- sticky ------------------------------------------------------------------------------------------------------------
 
 def test_sticky_route_keeps_each_client_on_its_route_even_after_a_weight_change(echo, tmp_path):
@@ -226,6 +262,36 @@ def test_sticky_route_releases_clients_whose_route_has_no_live_server(tmp_path):
             assert VERSION[replies[landed].backend] == "1.0.0" and client.cookies != cookie_on_v11
             assert all(VERSION[reply.backend] == "1.0.0" for reply in replies[landed:])   # and it sticks there
             client.close()
+
+
+def test_a_route_backend_shared_with_a_plain_gateway_sets_the_cookie_for_the_sticky_gateway_only(echo, tmp_path):
+    """One backend reached from a sticky and a non-sticky gateway takes the cookie name from the sticky frontend;
+    a backend only the sticky gateway reaches writes it as a constant. Neither sends it again to a client that has it."""
+    sticky_port, plain_port = free_port(), free_port()
+    sticky = external_gateway([echo.ports["x1"], echo.ports["x2"]], [50, 50], name="sticky", port=sticky_port, sticky="route")
+    plain = external_gateway([echo.ports["x1"]], name="plain", port=plain_port)
+    with running(standalone(sticky, plain), tmp_path) as (_proxy, rendered):
+        by_target = {b.target: b for b in rendered.backends}
+        shared, own = by_target[f"[127.0.0.1:{echo.ports['x1']}]"], by_target[f"[127.0.0.1:{echo.ports['x2']}]"]
+        assert shared.route_cookie_name is None and own.route_cookie_name == rendered.frontends[0].route_cookie
+        cookie = rendered.frontends[0].route_cookie
+        seen = set()
+        for _n in range(40):
+            client = Client(sticky_port)
+            reply = client.get()
+            seen.add(reply.backend)
+            value = client.cookies[cookie]
+            again = http.client.HTTPConnection("127.0.0.1", sticky_port, timeout=10)
+            again.request("GET", "/", headers={"Cookie": f"{cookie}={value}"})
+            answer = again.getresponse()
+            answer.read()
+            assert answer.headers.get("X-Backend-Id") == reply.backend and answer.headers.get_all("Set-Cookie") is None
+            again.close()
+            client.close()
+        assert seen == {"x1", "x2"}
+        client = Client(plain_port)
+        assert client.get().backend == "x1" and client.cookies == {}
+        client.close()
 
 
 def test_sticky_instance_keeps_each_client_on_its_server(echo, tmp_path):

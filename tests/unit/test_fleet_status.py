@@ -86,6 +86,26 @@ def test_a_hand_written_config_still_shows_its_rules():
     assert [(rule.target, rule.other, rule.default) for rule in frontend.rules] == [("api", "{ path_beg /api }", False), ("www", "", True)]
 
 
+def test_conditions_drawn_in_their_rule_and_picks_made_in_use_backend_are_read_back():
+    """What the renderer writes for a condition used by one rule (exclusive alternatives, each ending with the same
+    draw) and for a weighted pick made in the use_backend rule itself."""
+    config = read_routing_config(
+        "frontend fe\n    bind :80\n    acl c req.fhdr(User-Agent) -m sub Chrome\n    acl b req.cook(beta) -m found\n"
+        "    acl fe_to_map rand(10000),map_int(maps/fe.map,drover_unrouted_http) -m found\n"
+        "    use_backend v2 if c { rand(10000) lt 2500 } or b !c { rand(10000) lt 2500 }\n"
+        "    use_backend %[rand(10000),map_int(maps/fe.rest.map,drover_unrouted_http)] if b { rand(10000) lt 5000 }\n"
+        "    use_backend %[rand(10000),map_int(maps/fe.map,drover_unrouted_http)]\n"
+    )
+    frontend = config.frontend("fe")
+    condition, rest, pick = frontend.rules
+    assert (condition.target, condition.chances, condition.tests) == ("v2", [(2500, 10000)], [])
+    assert condition.other == "{ req.fhdr(User-Agent) -m sub Chrome } or { req.cook(beta) -m found } !{ req.fhdr(User-Agent) -m sub Chrome }"
+    assert (rest.target, rest.pick, rest.chances) == (None, "maps/fe.rest.map", [(5000, 10000)])
+    assert (pick.target, pick.pick, pick.other) == (None, "maps/fe.map", "")
+    [main] = frontend.main_lookups
+    assert (main.path, main.pick_range, main.default) == ("maps/fe.map", 10000, "drover_unrouted_http")
+
+
 def test_an_answer_that_is_not_what_haproxy_gives_is_an_error():
     with pytest.raises(RuntimeApiError, match="show stat"):
         build_status(RawStatus(stat="Permission denied\n", servers_state="1\n"))

@@ -7,6 +7,7 @@ and review the diff.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from pathlib import Path
@@ -14,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError, DslError
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render, weights_map
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, exclusive_alternatives, render, weights_map
 from ansible_collections.drover.fleet.plugins.module_utils.model import HealthCheck, Instance, Port
 from ansible_collections.drover.fleet.plugins.module_utils.reader import load_paths
 from ansible_collections.drover.fleet.tests.haproxy_harness import haproxy_check, write_files
-from ansible_collections.drover.fleet.tests.routing_fixtures import TCP, external_gateway, rewrite, route, sava, standalone
+from ansible_collections.drover.fleet.tests.routing_fixtures import TCP, external_gateway, rewrite, route, sava, standalone, two_clusters
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yml"))
@@ -122,20 +123,77 @@ def test_frontend_routes_in_one_hop():
     assert config.count("\nfrontend ") == 1 and "unix@" not in config and "send-proxy" not in config
     frontend = config[config.index("\nfrontend "):config.index("\nbackend ")]
     lines = [line.strip() for line in frontend.splitlines()]
-    lookup = next(i for i, line in enumerate(lines) if "set-var(" in line and "rand(10000),map_int(maps/" in line)
+    # the map is loaded by a named ACL while `default-path config` applies, then looked up in the last rule
+    loaded = next(i for i, line in enumerate(lines) if line.startswith("acl ") and "rand(10000),map_int(maps/" in line)
     sticky = [i for i, line in enumerate(lines) if "nbsrv(" in line]
-    condition = next(i for i, line in enumerate(lines) if "-m int lt 5000" in line)
-    weighted = next(i for i, line in enumerate(lines) if line.startswith("use_backend %[var(txn."))
-    assert sticky and lookup < min(sticky) and max(sticky) < condition < weighted    # sticky, then conditions, then weights
+    condition = next(i for i, line in enumerate(lines) if line.endswith("{ rand(10000) lt 5000 }"))
+    weighted = next(i for i, line in enumerate(lines) if line.startswith("use_backend %[rand(10000),map_int(maps/"))
+    assert loaded < min(sticky) and max(sticky) < condition < weighted    # sticky, then conditions, then weights
     assert weighted == max(i for i, line in enumerate(lines) if line.startswith("use_backend"))     # the last decision
-    assert "http-request set-var(txn.drover_rcn) str(DRV_" in frontend and "http-response" not in frontend
-    # each route backend sets the route cookie itself
-    assert config.count("http-response add-header Set-Cookie '%[var(txn.drover_rcn)]=") == 2
+    # a condition used by one rule draws in place, the weighted pick is made in its rule: no variable for either
+    assert [line for line in lines if "set-var(" in line] == [next(line for line in lines if "set-var(txn.drover_rc) req.cook(DRV_" in line)]
+    assert "http-response" not in frontend
+    # each route backend sets the route cookie itself, under the one gateway's cookie name
+    cookie = lines[sticky[0] - 1].split("req.cook(")[1].rstrip(")")
+    assert config.count(f"http-response add-header Set-Cookie '{cookie}=") == 2
+
+
+def test_a_route_backend_shared_by_gateways_reads_the_cookie_name_from_its_frontend():
+    sticky = external_gateway([7001, 7002], name="sticky-one", port=9001)
+    sticky.sticky = "route"
+    plain = external_gateway([7001, 7002], name="plain", port=9002)
+    only = external_gateway([7003], name="sticky-two", port=9003)
+    only.sticky = "route"
+    config = render(standalone(sticky, plain, only), OPTIONS).config
+    shared = backend_block(config, "[127.0.0.1:7001]")
+    own = backend_block(config, "[127.0.0.1:7003]")
+    # reached from a sticky and a plain gateway: the name comes from the frontend, which only the sticky one sets
+    assert any(line.startswith("http-response add-header Set-Cookie '%[var(txn.drover_rcn)]=") for line in shared)
+    assert config.count("set-var(txn.drover_rcn) str(DRV_") == 1
+    # reached from one gateway only: a constant name
+    assert any(line.startswith("http-response add-header Set-Cookie 'DRV_") for line in own)
+
+
+def test_a_condition_several_rules_repeat_keeps_one_draw_in_a_variable():
+    blueprint = two_clusters(inner_condition=True)
+    blueprint.gateways[0].routes[0] = route("shop/web", 50, "has cookie beta", 50)
+    config = render(standalone(blueprints=[blueprint]), OPTIONS).config
+    # the outer condition guards the cluster's X-Beta rule and the rest of the route: one draw for both
+    draws = [line.strip() for line in config.splitlines() if "set-var(txn." in line and ") rand(10000) if " in line]
+    assert draws, config
+    var = draws[0].split("set-var(")[1].split(")")[0]
+    assert config.count(f"{{ var({var}) -m int lt 5000 }}") >= 2
+
+
+@pytest.mark.parametrize("expression, expected", [
+    ("a", [["a"]]),
+    ("a !b", [["a", "!b"]]),
+    ("a !b or c", [["a", "!b"], ["c", "!a"], ["c", "a", "b"]]),
+    ("a or b or c", [["a"], ["b", "!a"], ["c", "!a", "!b"]]),
+    ("a or !a b", [["a"], ["!a", "b"]]),
+])
+def test_exclusive_alternatives(expression, expected):
+    assert exclusive_alternatives(expression) == expected
+
+
+def test_exclusive_alternatives_cover_the_same_requests_and_never_overlap():
+    expression = "a !b or c d or !a !d"
+    names = ["a", "b", "c", "d"]
+    alternatives = exclusive_alternatives(expression)
+
+    def holds(words, values):
+        return all(values[w.lstrip("!")] != w.startswith("!") for w in words)
+
+    for bits in itertools.product([False, True], repeat=len(names)):
+        values = dict(zip(names, bits))
+        original = any(holds(part.split(), values) for part in expression.split(" or "))
+        matching = [alternative for alternative in alternatives if holds(alternative, values)]
+        assert len(matching) == (1 if original else 0), (values, matching)
 
 
 def test_tcp_frontend_uses_content_rules_and_a_tcp_log_format():
     config = render(standalone(external_gateway([7001, 7002], [40, 60], protocol=TCP)), OPTIONS).config
-    assert "tcp-request content set-var(txn." in config and "rand(10000),map_int(maps/" in config
+    assert "use_backend %[rand(10000),map_int(maps/" in config and "drover_unrouted_tcp)]" in config
     assert "mode tcp" in config and "log-format '{\"t\":\"%t\"" in config
     assert "backend drover_unrouted_tcp" in config and "http-request" not in config.split("\nfrontend ")[1]
 
