@@ -166,7 +166,9 @@ class ServerState:
     @property
     def state(self) -> str:
         """ready, drain or maint: the administrative state that `set server ... state` sets."""
-        if self.admin_state & (ADMIN_FMAINT | ADMIN_IMAINT | ADMIN_CMAINT | ADMIN_RMAINT | ADMIN_HMAINT):
+        # HAProxy's own maintenance mask (SRV_ADMF_MAINT). CMAINT only records that the config said `disabled`: it stays
+        # set after `state ready` until the next reload, so a slot filled at runtime would otherwise read as maint.
+        if self.admin_state & (ADMIN_FMAINT | ADMIN_IMAINT | ADMIN_RMAINT):
             return "maint"
         if self.admin_state & (ADMIN_FDRAIN | ADMIN_IDRAIN):
             return "drain"

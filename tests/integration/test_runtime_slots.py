@@ -155,6 +155,7 @@ def test_filling_a_free_slot_goes_live_without_reload_only_after_its_check_passe
     # UP, out of forced maintenance; HAProxy keeps the CMAINT bit (0x04, "disabled in the configuration") until the
     # next reload, and that bit alone does not keep a server out of rotation
     assert slots.status("slot2") == "UP" and slots.slot("slot2").admin_state == ADMIN_CMAINT
+    assert slots.slot("slot2").state == "ready"  # what haproxy_server, haproxy_info and the drain step see
     assert failures(load) == []
     state = load_state(str(slots.env.directory / ".drover"))
     assert not state.pending and state.snapshot == {} and state.last_runtime_update["updates"] == result.runtime_server_updates
