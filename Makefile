@@ -9,7 +9,8 @@ PYTEST_ARGS ?=
 setup:
 	@bash scripts/setup.sh
 
-test: setup lint
+# Conventions first (ansible-lint, ansible-test sanity with empty ignore files), then every pytest test.
+test: setup lint sanity
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
 
 unit: setup
