@@ -49,18 +49,23 @@ class DemoImage:
     def tag(self, version: str) -> str:
         return f"{DEMO_REPOSITORY}:{version}"
 
-    def import_command(self, version: str) -> list[str]:
+    def import_command(self, version: str, engine: str = "podman") -> list[str]:
+        """The import of one version with `engine` (podman or docker): the same tag, command, environment and labels."""
         changes = [
             f'CMD ["/{SERVER_PATH}"]',
             "ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
             f"ENV DROVER_VERSION={version}",
             f"ENV DROVER_PORT={DEMO_PORT}",
             f"EXPOSE {DEMO_PORT}/tcp",
-            "STOPSIGNAL SIGTERM",
             f"LABEL {BUILD_LABEL}={self.build_id}",
             f"LABEL {VERSION_LABEL}={version}",
         ]
-        command = ["podman", "import", "--quiet", "--message", f"drover demo service {version}"]
+        if engine != "docker":
+            # docker import refuses STOPSIGNAL; SIGTERM is docker's default anyway.
+            changes.insert(5, "STOPSIGNAL SIGTERM")
+        command = [engine, "import", "--message", f"drover demo service {version}"]
+        if engine != "docker":
+            command.insert(2, "--quiet")
         for change in changes:
             command += ["--change", change]
         return command + [str(self.tarball), self.tag(version)]
