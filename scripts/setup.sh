@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 
 # gcc and libc6-dev compile the lab demo service statically (lab/demo/drover-demo.c). docker.io and python3-requests
 # (community.docker's modules need requests in the target's Python) let the lab test the docker engine path.
-SYSTEM_PACKAGES=(haproxy wrk socat podman runc busybox-static openssh-server openssh-client iproute2 iptables curl gcc libc6-dev
+# valgrind (callgrind) counts HAProxy's instructions per request for benchmarks/dataplane_instructions.py.
+SYSTEM_PACKAGES=(haproxy wrk socat podman runc busybox-static openssh-server openssh-client iproute2 iptables curl gcc libc6-dev valgrind
                  docker.io python3-requests)
 
 missing=()

@@ -271,9 +271,10 @@ def exclusive_alternatives(expression: str) -> list[list[str]]:
     return result
 
 
-# An inline condition must keep its use_backend rule short: HAProxy reads at most 64 words and 2048 characters a line.
+# An inline condition must keep its use_backend rule short: HAProxy reads at most 64 words and 2048 characters a line
+# (the limits leave room for `use_backend <target> if` and a stage's guard).
 _INLINE_ALTERNATIVES = 8
-_INLINE_WORDS = 56
+_INLINE_WORDS = 50
 _INLINE_CHARACTERS = 1500
 
 

@@ -119,9 +119,9 @@ class BackendPlan:
 
 @dataclass
 class Test:
-    """A route condition with its strength. It is evaluated once per request into the variable `var`: a random
-    number below PICK_RANGE when the condition matches, unset otherwise; the rule takes the request when that number
-    is below `threshold` (strength in units of PICK_RANGE), so one draw serves every rule that repeats the test."""
+    """A route condition with its strength; a rule takes a matching request when a draw below PICK_RANGE is below
+    `threshold` (strength in units of PICK_RANGE). Several rules repeating the test share one draw per request, kept in
+    the variable `var`; a test only one rule uses is drawn in that rule (the renderer decides, see haproxy_render)."""
 
     key: str
     var: str

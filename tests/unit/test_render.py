@@ -165,6 +165,19 @@ def test_a_condition_several_rules_repeat_keeps_one_draw_in_a_variable():
     assert config.count(f"{{ var({var}) -m int lt 5000 }}") >= 2
 
 
+def test_a_condition_with_many_alternatives_keeps_its_draw_in_a_variable(tmp_path):
+    """Past 8 exclusive alternatives (or 50 words) the rule would grow too long for one HAProxy line."""
+    gateway = external_gateway([7001, 7002])
+    agents = " or ".join(f"user-agent == Agent{n}" for n in range(9))
+    gateway.routes[1] = route("[127.0.0.1:7002]", None, agents, 50)
+    rendered = render(standalone(gateway), OPTIONS)
+    rule = next(line.strip() for line in rendered.config.splitlines() if line.strip().startswith("use_backend bk_127.0.0.1:7002"))
+    assert rule.endswith("-m int lt 5000 }") and "rand(" not in rule and " or " not in rule
+    assert "rand(10000) if " in rendered.config
+    if shutil.which("haproxy"):
+        assert_haproxy_accepts(rendered.files, tmp_path)
+
+
 @pytest.mark.parametrize("expression, expected", [
     ("a", [["a"]]),
     ("a !b", [["a", "!b"]]),
