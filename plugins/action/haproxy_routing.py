@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 
@@ -14,7 +13,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.model import Instance
+from ansible_collections.drover.fleet.plugins.module_utils.render_inputs import RENDER_OPTION_NAMES, instances_from_data, render_options_from_data
 from ansible_collections.drover.fleet.plugins.module_utils.routing import DEFAULT_SLOTS
 from ansible_collections.drover.fleet.plugins.module_utils.sources import load_source
 
@@ -58,33 +57,16 @@ def mask_secrets(value, secrets: list):
     return value
 
 
-def instances_from_data(data: dict) -> dict:
-    """`{key: [Instance]}` from plain data: `{key: [{slot, address, port, name?, host?, version?}]}`."""
-    names = {field.name for field in dataclasses.fields(Instance)}
-    found = {}
-    for key, items in data.items():
-        if not isinstance(items, list):
-            raise DroverError(f"instances[{key!r}] must be a list of instances, not {type(items).__name__}")
-        found[str(key)] = []
-        for item in items:
-            if not isinstance(item, dict) or not {"slot", "address", "port"} <= set(item):
-                raise DroverError(f"instances[{key!r}]: each instance needs slot, address and port; found {item!r}")
-            values = {name: item[name] for name in names if name in item}
-            values["slot"], values["port"] = int(values["slot"]), int(values["port"])
-            found[str(key)].append(Instance(**values))
-    return found
-
-
 def render_options(args: dict) -> RenderOptions:
+    """RenderOptions from the task's own options plus `render_options`, which may not repeat them."""
     extra = dict(args["render_options"] or {})
-    allowed = {field.name for field in dataclasses.fields(RenderOptions)} - _EXPLICIT_RENDER_OPTIONS
-    unknown = sorted(set(extra) - allowed)
-    if unknown:
-        raise DroverError(f"render_options: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-    return RenderOptions(
-        bind_address=args["bind_address"], admin_socket=args["admin_socket"], server_state_file=args["server_state_file"],
-        default_slots=args["default_slots"], dynamic_cookie_key=args["dynamic_cookie_key"] or None, stats_bind=args["stats_bind"] or None, **extra,
-    )
+    repeated = sorted(set(extra) & _EXPLICIT_RENDER_OPTIONS)
+    if repeated:
+        raise DroverError(f"render_options: unknown setting(s) {', '.join(repeated)} (set them as options of this task); allowed: "
+                          f"{', '.join(sorted(RENDER_OPTION_NAMES - _EXPLICIT_RENDER_OPTIONS))}")
+    return render_options_from_data(dict(
+        extra, bind_address=args["bind_address"], admin_socket=args["admin_socket"], server_state_file=args["server_state_file"],
+        default_slots=args["default_slots"], dynamic_cookie_key=args["dynamic_cookie_key"] or None, stats_bind=args["stats_bind"] or None))
 
 
 class ActionModule(ActionBase):

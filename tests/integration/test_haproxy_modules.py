@@ -11,21 +11,13 @@ import threading
 
 import pytest
 
-from ansible_collections.drover.fleet.tests.haproxy_instance import run_playbook, start_env, stop_env
+from ansible_collections.drover.fleet.tests.haproxy_instance import run_playbook
 from ansible_collections.drover.fleet.tests.helpers import wait_for
 
 pytestmark = pytest.mark.haproxy
 
 ROUTES = "maps/routes.map"
 
-
-@pytest.fixture
-def env(tmp_path):
-    environment = start_env(tmp_path)
-    try:
-        yield environment
-    finally:
-        stop_env(environment)
 
 
 def config_task(env, content, maps=None, **extra):

@@ -37,14 +37,6 @@ pytestmark = pytest.mark.haproxy
 ROUTES = "maps/routes.map"
 
 
-@pytest.fixture
-def env(tmp_path):
-    environment = start_env(tmp_path)
-    try:
-        yield environment
-    finally:
-        stop_env(environment)
-
 
 def extra_backend(name: str, port: int) -> str:
     return f"\nbackend {name}\n    server x 127.0.0.1:{port}\n"

@@ -8,7 +8,8 @@ import subprocess
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.drover.fleet.plugins.action.haproxy_routing import MASK, instances_from_data, mask_secrets, render_options
+from ansible_collections.drover.fleet.plugins.action.haproxy_routing import MASK, mask_secrets, render_options
+from ansible_collections.drover.fleet.plugins.module_utils.render_inputs import instances_from_data
 from ansible_collections.drover.fleet.plugins.filter.fleet_instances import fleet_instances
 from ansible_collections.drover.fleet.plugins.filter.placement_plan import placement_plan
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
