@@ -19,7 +19,6 @@ pytestmark = pytest.mark.haproxy
 ROUTES = "maps/routes.map"
 
 
-
 def config_task(env, content, maps=None, **extra):
     args = {"path": str(env.config_path), "content": content, "maps": maps if maps is not None else {ROUTES: "web blue\n"},
             "master_socket": env.master_socket, "admin_socket": env.admin_socket}

@@ -37,7 +37,6 @@ pytestmark = pytest.mark.haproxy
 ROUTES = "maps/routes.map"
 
 
-
 def extra_backend(name: str, port: int) -> str:
     return f"\nbackend {name}\n    server x 127.0.0.1:{port}\n"
 
