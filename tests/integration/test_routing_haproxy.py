@@ -273,8 +273,9 @@ def test_a_route_backend_shared_with_a_plain_gateway_sets_the_cookie_for_the_sti
     with running(standalone(sticky, plain), tmp_path) as (_proxy, rendered):
         by_target = {b.target: b for b in rendered.backends}
         shared, own = by_target[f"[127.0.0.1:{echo.ports['x1']}]"], by_target[f"[127.0.0.1:{echo.ports['x2']}]"]
-        assert shared.route_cookie_name is None and own.route_cookie_name == rendered.frontends[0].route_cookie
-        cookie = rendered.frontends[0].route_cookie
+        sticky_frontend = next(frontend for frontend in rendered.frontends if frontend.port == sticky_port)
+        assert shared.route_cookie_name is None and own.route_cookie_name == sticky_frontend.route_cookie
+        cookie = sticky_frontend.route_cookie
         seen = set()
         for _n in range(40):
             client = Client(sticky_port)
@@ -366,5 +367,8 @@ def test_http_health_checks_take_failing_servers_out(echo, tmp_path):
     with running(artifacts, tmp_path, sava_instances(echo.ports)) as (proxy, rendered):
         admin = RuntimeClient(proxy.admin_socket)
         v1_backend = next(b.name for b in rendered.backends if b.target == V1)
-        wait_for(lambda: admin.server_stat(v1_backend, "slot1").get("status", "").startswith("DOWN"), message="failing check")
+        # every instance of 1.0.0 fails its check: wait until HAProxy has taken all of them out, not only the first
+        filled = [row["svname"] for row in admin.show_stat() if row["pxname"] == v1_backend and row["svname"].startswith("slot")
+                  and not row.get("status", "").startswith("MAINT")]
+        wait_for(lambda: all(admin.server_stat(v1_backend, slot).get("status", "").startswith("DOWN") for slot in filled), message="failing checks")
         assert Client(port).get().status == 503
