@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
@@ -23,6 +21,7 @@ import psutil
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import RuntimeClient
 from ansible_collections.drover.fleet.plugins.module_utils.reader import load_text
+from ansible_collections.drover.fleet.tests.helpers import free_port, port_is_open, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import machine_description, write_section  # noqa: E402
@@ -30,33 +29,19 @@ from report import machine_description, write_section  # noqa: E402
 BACKENDS = 3
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_listening(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+    wait_for(lambda: port_is_open(port), timeout, message=f"something listening on 127.0.0.1:{port}")
 
 
 def wait_servers_up(runtime: RuntimeClient, count: int, timeout: float = 30.0) -> None:
     """Health checks must have passed, or the first requests measure 503s from backends not yet up."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def servers_up() -> bool:
         try:
-            if sum(1 for row in runtime.show_stat() if row.get("svname") not in ("FRONTEND", "BACKEND") and row.get("status") == "UP") >= count:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"the {count} backends did not come UP within {timeout}s")
+            return sum(1 for row in runtime.show_stat() if row.get("svname") not in ("FRONTEND", "BACKEND") and row.get("status") == "UP") >= count
+        except OSError:  # the admin socket is not there yet
+            return False
+
+    wait_for(servers_up, timeout, interval=0.05, message=f"the {count} backends UP")
 
 
 def backend_config(ports: list[int]) -> str:

@@ -24,9 +24,10 @@ from pathlib import Path
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import RuntimeClient
 from ansible_collections.drover.fleet.plugins.module_utils.reader import load_text
+from ansible_collections.drover.fleet.tests.helpers import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dataplane import BACKENDS, backend_config, free_port, gateway_yaml, plain_config, start_haproxy, wait_listening, wait_servers_up  # noqa: E402
+from dataplane import BACKENDS, backend_config, gateway_yaml, plain_config, start_haproxy, wait_listening, wait_servers_up  # noqa: E402
 from report import machine_description, write_section  # noqa: E402
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"
