@@ -407,7 +407,7 @@ def frontend_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _Co
     if frontend.mode == HTTP:
         # keep-alive clients are told to close idle connections on a reload, so no request lands on a closing socket
         lines.append("option idle-close-on-response")
-    else:
+    elif options.log_target:
         lines.append(f"log-format {quote_word(TCP_LOG_FORMAT)}")
     lines.extend(routing_lines(frontend, options, compiler))
     lines.append(f"default_backend {UNROUTED_BACKEND[frontend.mode]}")
@@ -614,6 +614,8 @@ def render(artifacts: ArtifactSet, options: RenderOptions | None = None, instanc
         global_lines=_global_lines(options),
         defaults_lines=_defaults_lines(options),
         http_log_format=quote_word(HTTP_LOG_FORMAT),
+        # without a log target HAProxy ignores a log-format, but still copies every request line for it
+        logging=bool(options.log_target),
         frontends=frontend_sections,
         backends=backend_sections,
         options=options,

@@ -7,6 +7,7 @@ and review the diff.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import shutil
@@ -209,6 +210,15 @@ def test_tcp_frontend_uses_content_rules_and_a_tcp_log_format():
     assert "use_backend %[rand(10000),map_int(maps/" in config and "drover_unrouted_tcp)]" in config
     assert "mode tcp" in config and "log-format '{\"t\":\"%t\"" in config
     assert "backend drover_unrouted_tcp" in config and "http-request" not in config.split("\nfrontend ")[1]
+
+
+def test_no_log_format_without_a_log_target():
+    """HAProxy ignores a log-format with nowhere to log, but still copies each request line for it."""
+    gateways = [external_gateway([7001, 7002], [40, 60]), external_gateway([7003], [100], name="db", port=9061, protocol=TCP)]
+    logged = render(standalone(*gateways), OPTIONS).config
+    silent = render(standalone(*gateways), dataclasses.replace(OPTIONS, log_target=None)).config
+    assert logged.count("log-format ") == 2 and "log global" in logged
+    assert "log-format" not in silent and "log global" not in silent
 
 
 def test_virtual_hosts_need_a_bind_address():
