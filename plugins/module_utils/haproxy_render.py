@@ -259,8 +259,8 @@ def _conjunction(words: list[str]) -> list[str] | None:
 
 def exclusive_alternatives(expression: str) -> list[list[str]]:
     """The alternatives of a compiled condition (`a !b or c`) rewritten so that at most one holds for any request
-    (`a !b or c !a or c a b`): a `{ rand(...) lt ... }` term at the end of each is then drawn at most once, which
-    keeps the strength exact without storing the draw in a variable. `not (l1 l2 .. ln)` is written as the exclusive
+    (`a !b or c !a or c a b`): each then gets its own `{ rand(...) lt ... }` draw, and only the draw of the one
+    alternative that holds decides, which keeps the strength exact without storing the draw in a variable. `not (l1 l2 .. ln)` is written as the exclusive
     `!l1 or l1 !l2 or ...`, and a conjunction of exclusive alternatives stays exclusive."""
     result: list[list[str]] = []
     none_before: list[list[str]] = [[]]  # exclusive alternatives of "no earlier alternative holds"
@@ -316,7 +316,9 @@ class _RuleWriter:
 
     def condition(self, rule: Rule, extra: list[str]) -> str:
         """The `if` expression of `rule`: guard, the draws kept in variables, then each combination of the inline
-        conditions' exclusive alternatives with their chance terms last (drawn only once every ACL of it holds)."""
+        conditions' exclusive alternatives, each behind its own chance terms. A draw (about 80 instructions) is far
+        cheaper than a header scan (several hundred), so drawing first leaves the ACLs unevaluated for the requests
+        the strength refuses; as the alternatives exclude each other, only the one that can hold has its draw matter."""
         prefix = self.guard + extra + _test_terms([t for t in rule.tests if t.key not in self.inline])
         alternatives: list[list[str]] = [[]]
         chances: list[str] = []
@@ -324,7 +326,7 @@ class _RuleWriter:
             if test.key in self.inline:
                 alternatives = [left + right for left in alternatives for right in self.inline[test.key]]
                 chances += _chance(test)
-        return " or ".join(" ".join(prefix + alternative + chances) for alternative in alternatives).strip()
+        return " or ".join(" ".join(prefix + chances + alternative) for alternative in alternatives).strip()
 
     def use_backend(self, rule: Rule, target: str, extra: list[str] = ()) -> str:
         terms = self.condition(rule, list(extra))

@@ -127,7 +127,8 @@ def test_frontend_routes_in_one_hop():
     # the map is loaded by a named ACL while `default-path config` applies, then looked up in the last rule
     loaded = next(i for i, line in enumerate(lines) if line.startswith("acl ") and "rand(10000),map_int(maps/" in line)
     sticky = [i for i, line in enumerate(lines) if "nbsrv(" in line]
-    condition = next(i for i, line in enumerate(lines) if line.endswith("{ rand(10000) lt 5000 }"))
+    # the strength's draw comes first: the header ACLs are evaluated only for the requests it lets through
+    condition = next(i for i, line in enumerate(lines) if " if { rand(10000) lt 5000 } " in line)
     weighted = next(i for i, line in enumerate(lines) if line.startswith("use_backend %[rand(10000),map_int(maps/"))
     assert loaded < min(sticky) and max(sticky) < condition < weighted    # sticky, then conditions, then weights
     assert weighted == max(i for i, line in enumerate(lines) if line.startswith("use_backend"))     # the last decision
