@@ -5,7 +5,8 @@
   is OR, `!` is NOT, AND binds tighter, no parentheses).
 - `definition_atom`: an ACL definition, ours or VAMP's, read back into an abstract predicate such as
   ("cookie_present", "vamp"), with its polarity. Values are read back through the HAProxy word splitter, so a
-  quoting mistake shows up as a wrong atom.
+  quoting mistake shows up as a wrong atom. A browser alias compiled to one regular expression is read back as
+  the alias's formula over its substring atoms (`definition_atoms`, `definition_alias`).
 - `Request` and `tree_matches` / `definition_matches`: a request and what a condition tree, or one of our ACL
   definitions, says about it; the integration test checks the real HAProxy against the same requests.
 """
@@ -30,7 +31,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.conditions import (
     UserAgent,
 )
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_quoting import split_words
-from ansible_collections.drover.fleet.plugins.module_utils.user_agents import alias_matches, find_user_agent_alias
+from ansible_collections.drover.fleet.plugins.module_utils.user_agents import USER_AGENT_ALIASES, alias_matches, alias_pattern, find_user_agent_alias
 
 _FETCH_RE = re.compile(r"(?P<fetch>[a-z_.]+)(?:\((?P<argument>.*)\))?(?P<converters>(?:,[a-z_]+)*)")
 
@@ -92,19 +93,52 @@ def definition_atom(definition: str) -> tuple[tuple, bool]:
     return ("raw", definition), True
 
 
+def _regex_pattern(definition: str) -> str | None:
+    """The pattern of a `req.fhdr(User-Agent) -m reg '...'` definition."""
+    words = split_words(definition)
+    if len(words) == 4 and words[0].lower() == "req.fhdr(user-agent)" and words[1:3] == ["-m", "reg"]:
+        return words[3]
+    return None
+
+
+def definition_alias(definition: str):
+    """The browser alias (of the current table) whose one regular expression this definition is, or None."""
+    pattern = _regex_pattern(definition)
+    return next((alias for alias in USER_AGENT_ALIASES.values() if pattern is not None and alias_pattern(alias) == pattern), None)
+
+
+def _user_agent_atom(part: str) -> tuple:
+    return ("header_sub", "user-agent", part)
+
+
+def definition_atoms(definition: str) -> list:
+    """The atoms an ACL depends on: its own, or for an alias's regular expression each of the alias's substrings."""
+    alias = definition_alias(definition)
+    if alias is None:
+        return [definition_atom(definition)[0]]
+    return [_user_agent_atom(part) for part in alias.required + alias.any_of + alias.excluded]
+
+
 def compiled_truth_table(compiled, atoms: list) -> list[bool]:
     """The value of a compiled condition for every assignment of `atoms`, in itertools.product order."""
-    literals = {name: definition_atom(definition) for name, definition in compiled.acls}
+    definitions = dict(compiled.acls)
     table = []
     for values in itertools.product((False, True), repeat=len(atoms)):
-        table.append(evaluate_expression(compiled.expression, _acl_truth(literals, dict(zip(atoms, values)))))
+        table.append(evaluate_expression(compiled.expression, _acl_truth(definitions, dict(zip(atoms, values)))))
     return table
 
 
-def _acl_truth(literals: dict, assignment: dict):
+def _acl_truth(definitions: dict, assignment: dict):
     """ACL name -> its value when each atom has the value in `assignment`."""
     def truth(name: str) -> bool:
-        atom, holds = literals[name]
+        alias = definition_alias(definitions[name])
+        if alias is not None:
+            def has(part):
+                return assignment[_user_agent_atom(part)]
+
+            return (all(has(part) for part in alias.required) and (not alias.any_of or any(has(part) for part in alias.any_of))
+                    and not any(has(part) for part in alias.excluded))
+        atom, holds = definition_atom(definitions[name])
         return assignment[atom] == holds
 
     return truth
@@ -209,22 +243,19 @@ def tree_matches(node, request: Request) -> bool:
 
 
 def _alias_over_lines(alias, agents) -> bool:
-    """An alias combines substring tests, and HAProxy checks each of them on every User-Agent line."""
-    if len(agents) == 1:
-        return alias_matches(alias, agents[0])
-
-    def has(part):
-        return any(part in agent for agent in agents)
-
-    if not all(has(part) for part in alias.required):
-        return False
-    if alias.any_of and not any(has(part) for part in alias.any_of):
-        return False
-    return not any(has(part) for part in alias.excluded)
+    """HAProxy tries an ACL on every User-Agent line: a one-substring alias holds when a line contains it, an alias
+    of several substrings (one regular expression) when one line matches the whole alias."""
+    if alias_pattern(alias) is not None:
+        return any(alias_matches(alias, agent) for agent in agents)
+    return any(part in agent for agent in agents for part in alias.required + alias.any_of)
 
 
 def definition_matches(definition: str, request: Request) -> bool:
     """What one of our ACL definitions says about a request, read back from its HAProxy text."""
+    pattern = _regex_pattern(definition)
+    if pattern is not None:
+        # Python's re reads these patterns (lookaheads, groups, escaped literals) as PCRE does
+        return any(re.search(pattern, value) for value in request.header_values("User-Agent"))
     atom, holds = definition_atom(definition)
     kind = atom[0]
     if kind == "header_sub":

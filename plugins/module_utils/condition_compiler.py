@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Compiles a routing condition into named HAProxy ACLs and the condition text that goes after `if`.
 
-Each leaf of the tree becomes one positive ACL (a browser alias becomes several); negation stays in the expression
+Each leaf of the tree becomes one positive ACL (a browser alias too); negation stays in the expression
 as `!name`. HAProxy conditions have no parentheses (a space is AND, `or` is OR, `!` is NOT, AND binds tighter), so
 the tree is brought to disjunctive normal form: `(a or b) and c` becomes `a c or b c`. Duplicate literals,
 self-contradicting alternatives (`a !a`) and alternatives that contain another one are removed.
@@ -11,7 +11,8 @@ self-contradicting alternatives (`a !a`) and alternatives that contain another o
 The ACLs each leaf becomes (HAProxy 2.6):
 
 - user agent substring: `req.fhdr(User-Agent) -m sub 'VALUE'`. `fhdr` reads the whole header line; `hdr` would split
-  it on commas, and user agents contain commas (VAMP #1056);
+  it on commas, and user agents contain commas (VAMP #1056); a browser alias of several substrings is one PCRE,
+  `req.fhdr(User-Agent) -m reg '^(?!.*Edg).*Chrome'` (see user_agents.py);
 - host without a port: `req.hdr(host),host_only -m str 'host'` (host_only drops the port and lowers the case);
   with a port: `req.hdr(host),lower -m str 'host:port'`;
 - has cookie: `req.cook(NAME) -m found`; cookie contains: `req.cook(NAME) -m sub 'VALUE'`;
@@ -53,7 +54,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.condition_tree import
 )
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_fetches import is_sample_fetch
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_quoting import quote_fetch_argument, quote_word
-from ansible_collections.drover.fleet.plugins.module_utils.user_agents import UserAgentAlias, find_user_agent_alias
+from ansible_collections.drover.fleet.plugins.module_utils.user_agents import UserAgentAlias, alias_pattern, find_user_agent_alias
 
 # After normal-form expansion; beyond this the condition is refused rather than rendered as a huge rule.
 MAX_ALTERNATIVES = 64
@@ -186,6 +187,11 @@ def _to_formula(node: ConditionNode) -> tuple:
 
 
 def _alias_formula(alias: UserAgentAlias) -> tuple:
+    pattern = alias_pattern(alias)
+    if pattern is not None:
+        # one header read and one scan for the whole alias, instead of one per substring
+        return ("acl", f"req.fhdr(User-Agent) -m reg {quote_word(pattern)}")
+
     def contains(part: str) -> tuple:
         return ("acl", leaf_definition(UserAgent(part)))
 

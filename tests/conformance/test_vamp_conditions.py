@@ -32,7 +32,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.conditions import (
     compile_condition,
     parse_condition,
 )
-from ansible_collections.drover.fleet.tests.acl_semantics import compiled_truth_table, definition_atom, vamp_atoms, vamp_truth_table
+from ansible_collections.drover.fleet.tests.acl_semantics import compiled_truth_table, definition_atom, definition_atoms, vamp_atoms, vamp_truth_table
 from ansible_collections.drover.fleet.tests.conformance.conftest import locate_vamp_corpus
 
 CORPUS = locate_vamp_corpus()
@@ -107,7 +107,7 @@ def check_case(case) -> list[str]:
     if is_fallback != (case["structure_source"] == "fallback"):
         problems.append(f"implicit raw ACL is {is_fallback}, structure_source is {case['structure_source']}")
     if "acl_structure" in case:
-        ours = [definition_atom(definition)[0] for definition in dict(compiled.acls).values()]
+        ours = [atom for definition in dict(compiled.acls).values() for atom in definition_atoms(definition)]
         atoms = list(dict.fromkeys(vamp_atoms(case["acl_structure"]) + ours))
         if compiled_truth_table(compiled, atoms) != vamp_truth_table(case["acl_structure"], atoms):
             problems.append(f"truth table of {compiled.expression!r} over {atoms} differs from {case['acl_structure']}")

@@ -131,7 +131,7 @@ def test_gateways_routes_and_servers_with_labels_from_the_config(sava):
     assert (routes[V11].weight, routes[V11].file_weight) == (10.0, 10.0)
     assert routes[V1].conditions == []
     (condition,) = routes[V11].conditions
-    assert condition.strength == 50.0 and "'Chrome'" in condition.condition and "'Edg'" in condition.condition
+    assert condition.strength == 50.0 and "-m reg '^(?!.*Edg).*Chrome'" in condition.condition
     assert all(route.sticky == "route" and route.routed and route.status == "UP" for route in routes.values())
     assert (routes[V1].servers, routes[V1].servers_up, routes[V1].servers_serving) == (2, 2, 2)
     assert (routes[V11].servers, routes[V11].servers_serving) == (1, 1)
