@@ -89,11 +89,26 @@ def cpu_seconds(process: subprocess.Popen) -> float:
     return times.user + times.system
 
 
-def wrk(port: int, duration: int, connections: int, process: subprocess.Popen, close: bool = False) -> tuple[float, float]:
-    """(requests per second, HAProxy CPU microseconds per request) for one bounded wrk run; `close`: a new
-    connection for every request."""
+CHROME = "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"
+
+
+def client_kinds(rendered) -> dict[str, list[str]]:
+    """The request headers of each kind of client. A new client sends no route cookie, so it goes through conditions
+    and weights and gets a Set-Cookie on every response (wrk keeps no cookies); a returning client sends the route
+    cookie of the 80% route, as a browser does from its second request on, and the sticky rule decides."""
+    frontend = rendered.frontends[0]
+    first_route = next(s for s in frontend.sticky_routes if s.backend == frontend.weighted.entries[0].target)
+    return {
+        "new client, keep-alive": [CHROME],
+        "returning client, keep-alive": [CHROME, f"Cookie: {frontend.route_cookie}={first_route.value}"],
+        "new client, a new connection per request": [CHROME, "Connection: close"],
+    }
+
+
+def wrk(port: int, duration: int, connections: int, process: subprocess.Popen, headers: list[str]) -> tuple[float, float]:
+    """(requests per second, HAProxy CPU microseconds per request) for one bounded wrk run sending `headers`."""
     cpu_before = cpu_seconds(process)
-    headers = ["-H", "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"] + (["-H", "Connection: close"] if close else [])
+    headers = [item for header in headers for item in ("-H", header)]
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", *headers,
                           f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True, timeout=duration + 30).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
@@ -126,20 +141,19 @@ def main() -> None:
                 wait_listening(port)
             wait_servers_up(RuntimeClient(options.admin_socket), BACKENDS)
             results = {}
-            for close in (False, True):
-                plain, drover = results.setdefault(close, ([], []))
+            for client, headers in client_kinds(rendered).items():
+                plain, drover = results.setdefault(client, ([], []))
                 for _round in range(args.rounds):
-                    plain.append(wrk(plain_port, args.duration, args.connections, processes[1], close))
-                    drover.append(wrk(drover_port, args.duration, args.connections, processes[2], close))
-                    print(f"{'close' if close else 'keep-alive'}: plain {plain[-1][0]:.0f} req/s {plain[-1][1]:.2f} µs/req, "
+                    plain.append(wrk(plain_port, args.duration, args.connections, processes[1], headers))
+                    drover.append(wrk(drover_port, args.duration, args.connections, processes[2], headers))
+                    print(f"{client}: plain {plain[-1][0]:.0f} req/s {plain[-1][1]:.2f} µs/req, "
                           f"drover {drover[-1][0]:.0f} req/s {drover[-1][1]:.2f} µs/req", flush=True)
     finally:
         for process in processes:
             process.terminate()
             process.wait(timeout=10)
     rows, summary = [], []
-    for close, (plain, drover) in results.items():
-        mode = "a new connection per request" if close else "keep-alive"
+    for mode, (plain, drover) in results.items():
         ratio = statistics.median(d[0] / p[0] for d, p in zip(drover, plain))
         cpu_ratio = statistics.median(p[1] / d[1] for d, p in zip(drover, plain))
         for name, runs in (("plain roundrobin", plain), ("drover gateway", drover)):
@@ -152,13 +166,15 @@ def main() -> None:
         "## Data plane: generated routing against plain roundrobin (`benchmarks/dataplane.py`)",
         "",
         f"Machine: {machine_description()}. wrk, 1 thread, {args.connections} connections, {args.duration} s per round, "
-        f"{args.rounds} alternating rounds per mode; a Chrome user agent, so the condition is evaluated on every request, and no "
-        f"cookie sent back, so every request goes through conditions and weights and gets a sticky Set-Cookie. HAProxy under test "
+        f"{args.rounds} alternating rounds per kind of client, all with a Chrome user agent. A new client sends no cookie (wrk "
+        f"keeps none), so every request goes through the sticky rules, the condition and the weights and gets a Set-Cookie: "
+        f"the worst case. A returning client sends the route cookie of the 80% route, as a browser does from its second "
+        f"request on, so the sticky rule decides; plain roundrobin gets the same headers. HAProxy under test "
         f"runs with one thread; the {BACKENDS} backends are another HAProxy answering `http-request return`. The drover gateway has "
         f"a condition with 50% strength, map-driven weights and sticky routes. The CPU cost is the HAProxy process's CPU time per "
         f"request (less sensitive to other load on the machine than requests per second).",
         "",
-        "| clients | config | median req/s | median HAProxy CPU per request | rounds (req/s) |",
+        "| client | config | median req/s | median HAProxy CPU per request | rounds (req/s) |",
         "|---|---|---:|---:|---|",
         *rows,
         "",

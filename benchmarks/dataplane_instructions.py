@@ -27,11 +27,10 @@ from ansible_collections.drover.fleet.plugins.module_utils.reader import load_te
 from ansible_collections.drover.fleet.tests.helpers import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dataplane import BACKENDS, backend_config, gateway_yaml, plain_config, start_haproxy, wait_listening, wait_servers_up  # noqa: E402
+from dataplane import (  # noqa: E402
+    BACKENDS, backend_config, client_kinds, gateway_yaml, plain_config, start_haproxy, wait_listening, wait_servers_up,
+)
 from report import machine_description, write_section  # noqa: E402
-
-CHROME = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"
-
 
 def write_files(directory: Path, files: dict[str, str]) -> Path:
     for name, content in files.items():
@@ -93,12 +92,8 @@ def main() -> None:
                                     server_state_file=str(Path(tmp, "drover", "state")), log_target=None, threads=1)
             rendered = render(load_text(gateway_yaml(drover_port, ports), "bench-gateway.yml"), options)
             drover = write_files(Path(tmp, "drover"), rendered.files)
-            frontend = rendered.frontends[0]
-            first_route = next(s for s in frontend.sticky_routes if s.backend == frontend.weighted.entries[0].target)
-            clients = {
-                "new client (Chrome, no cookie)": [f"User-Agent: {CHROME}"],
-                "returning client (route cookie of the 80% route)": [f"User-Agent: {CHROME}", f"Cookie: {frontend.route_cookie}={first_route.value}"],
-            }
+            # the keep-alive clients of dataplane.py: instructions do not depend on how connections are opened
+            clients = {kind: headers for kind, headers in client_kinds(rendered).items() if "keep-alive" in kind}
             for client, headers in clients.items():
                 results[(client, "plain roundrobin")] = instructions_per_request(plain, plain_port, args.duration, headers, lambda: None)
                 results[(client, "drover gateway")] = instructions_per_request(
