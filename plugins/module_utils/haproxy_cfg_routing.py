@@ -10,8 +10,11 @@ The renderer (haproxy_render.py) writes each frontend's decision as a few recogn
     http-request set-var(<pick>) rand(N),map_int(<map>,<default>)  a weighted pick kept in a variable (two steps)
     use_backend <backend> if { var(<test>) -m int lt <threshold> } a condition route with its strength
     use_backend <backend> if <acls> { rand(N) lt <threshold> }     a condition used by one rule, drawn in place
-    use_backend %[rand(N),map_int(<map>,<default>)]                everything else: the map decides
-    use_backend %[var(<pick>)]                                     (or the pick kept in a variable)
+    use_backend <b1> if { rand(N),map_int(<map>,<default>),set-var(<pick>) -m str <b1> }
+    use_backend <b2> if { var(<pick>) -m str <b2> }                everything else: the map decides, one rule per
+                                                                   backend it can name
+    use_backend %[rand(N),map_int(<map>,<default>)]                (older renders, and a pick behind alternatives)
+    use_backend %[var(<pick>)]                                     (older renders: the pick kept in a variable)
 
 and a comment above every section (`# gateway sava/9050`, `# route target sava/sava/sava:1.0.0`) that names what
 the generated `fe_...` and `bk_...` names stand for. This module reads those back, with labels, so the runtime data
@@ -45,6 +48,10 @@ _STICKY_TERMS = re.compile(r"\{\s*var\(txn\.drover_rc\)\s+-m\s+str\s+(\S+)\s*\}\
 _VHOST_TERM = re.compile(r"\{\s*var\(txn\.drover_vhost\)\s+-m\s+str\s+\S+\s*\}")
 _DYNAMIC_TARGET = re.compile(r"%\[var\(([^)\s]+)\)\]")
 _INLINE_LOOKUP = re.compile(r"%\[rand\((\d+)\),map_int\(([^,)]+),([^)]*)\)\]")
+# a pick made in a rule's condition: the first of the static rules of one weighted pick
+_PICK_TERM = re.compile(r"\{\s*rand\((\d+)\),map_int\(([^,)]+),([^)]*)\),set-var\(([^)\s]+)\)\s+-m\s+str\s+\S+\s*\}")
+# the other static rules of that pick compare its variable
+_PICK_COMPARE = re.compile(r"\S+\s+if\s+\{\s*var\(([^)\s]+)\)\s+-m\s+str\s+[^@\s]\S*\s*\}")
 
 
 @dataclass
@@ -244,8 +251,21 @@ class _Reader:
             definition = text.split(None, 2)[2]
             self.acls[words[1]] = f"{self.acls[words[1]]} or {definition}" if words[1] in self.acls else definition
         elif keyword in ("use_backend", "default_backend"):
+            compare = _PICK_COMPARE.fullmatch(_VHOST_TERM.sub(" ", text).split(None, 1)[1].strip()) if keyword == "use_backend" else None
+            if compare and compare.group(1) in frontend.lookups:
+                return  # another backend of a pick already read: the pick's own rule stands for all of them
+            pick = _PICK_TERM.search(text)
+            if pick:
+                # the first static rule of a pick: read as `use_backend %[var(<pick>)]`, with the lookup kept apart
+                rest = " ".join(text.replace(pick.group(0), " ").split(None, 3)[3:])
+                text = f"use_backend %[var({pick.group(4)})]" + (f" if {rest}" if rest else "")
             rule = self.rule(text, keyword == "default_backend")
             frontend.rules.append(rule)
+            if pick:
+                frontend.lookups[pick.group(4)] = MapLookup(
+                    var=pick.group(4), path=pick.group(2).strip(), pick_range=int(pick.group(1)), default=pick.group(3).strip(),
+                    stage=rule.stage, tests=[var for var, _threshold in rule.tests], conditional=bool(rule.chances or rule.other),
+                )
             lookup = _INLINE_LOOKUP.fullmatch(text.split(None, 2)[1]) if keyword == "use_backend" and len(words) > 1 else None
             if lookup:
                 # a pick made in the rule itself: named by its map

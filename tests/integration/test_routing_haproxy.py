@@ -190,7 +190,7 @@ def test_a_condition_with_alternatives_draws_its_strength_once(echo, tmp_path):
     gateway.routes[1] = route(f"[127.0.0.1:{echo.ports['x2']}]", 0, "user-agent == Chrome or has cookie beta", 50)
     with running(standalone(gateway), tmp_path) as (_proxy, rendered):
         frontend = rendered.config.split("\nfrontend ")[1].split("\n\n")[0]
-        assert "set-var(" not in frontend and frontend.count("{ rand(10000) lt 5000 }") == 2
+        assert "http-request set-var(" not in frontend and frontend.count("{ rand(10000) lt 5000 }") == 2
         for headers in ({"User-Agent": CHROME}, {"User-Agent": FIREFOX, "Cookie": "beta=1"}, {"User-Agent": CHROME, "Cookie": "beta=1"},
                         {"User-Agent": EDGE, "Cookie": "beta=1"}):
             assert_split(shares(send_requests(port, 4000, headers)), {"x1": 50.0, "x2": 50.0}, 3.0)
@@ -199,8 +199,9 @@ def test_a_condition_with_alternatives_draws_its_strength_once(echo, tmp_path):
 
 
 def test_maps_load_next_to_the_config_from_any_working_directory(echo, tmp_path):
-    """The weighted pick is made in `use_backend %[...]`, whose map HAProxy 2.6 would open from the working directory:
-    the map is loaded while `default-path config` applies and found again by its name, also for runtime changes."""
+    """The weighted pick looks its map up in a rule's ACL, parsed while `default-path config` applies, so the map is
+    found next to haproxy.cfg from any working directory, also for runtime changes. (A `use_backend %[...]` pick,
+    which HAProxy 2.6 would open from the working directory, gets its map loaded by a named ACL first.)"""
     port = free_port()
     gateway = external_gateway([echo.ports["x1"], echo.ports["x2"]], [30, 70], port=port)
     directory, elsewhere = tmp_path / "lb", tmp_path / "elsewhere"

@@ -124,16 +124,20 @@ def test_frontend_routes_in_one_hop():
     assert config.count("\nfrontend ") == 1 and "unix@" not in config and "send-proxy" not in config
     frontend = config[config.index("\nfrontend "):config.index("\nbackend ")]
     lines = [line.strip() for line in frontend.splitlines()]
-    # the map is loaded by a named ACL while `default-path config` applies, then looked up in the last rule
-    loaded = next(i for i, line in enumerate(lines) if line.startswith("acl ") and "rand(10000),map_int(maps/" in line)
+    # no `use_backend %[...]`: its map would need loading by a named ACL, and it costs every request
+    assert "%[" not in frontend and not any(line.startswith("acl ") and "map_int(" in line for line in lines)
     sticky = [i for i, line in enumerate(lines) if "nbsrv(" in line]
     # the strength's draw comes first: the header ACLs are evaluated only for the requests it lets through
     condition = next(i for i, line in enumerate(lines) if " if { rand(10000) lt 5000 } " in line)
-    weighted = next(i for i, line in enumerate(lines) if line.startswith("use_backend %[rand(10000),map_int(maps/"))
-    assert loaded < min(sticky) and max(sticky) < condition < weighted    # sticky, then conditions, then weights
-    assert weighted == max(i for i, line in enumerate(lines) if line.startswith("use_backend"))     # the last decision
-    # a condition used by one rule draws in place, the weighted pick is made in its rule: no variable for either
-    assert [line for line in lines if "set-var(" in line] == [next(line for line in lines if "set-var(txn.drover_rc) req.cook(DRV_" in line)]
+    # the weighted pick: one static rule per backend, the first draws, looks up the map and keeps the name
+    picks = [i for i, line in enumerate(lines) if "rand(10000),map_int(maps/" in line or "-m str bk_" in line]
+    pick_var = lines[picks[0]].split("set-var(")[1].split(")")[0]
+    assert len(picks) == 2 and f"{{ var({pick_var}) -m str bk_" in lines[picks[1]]
+    assert max(sticky) < condition < min(picks)    # sticky, then conditions, then weights
+    assert picks[-1] == max(i for i, line in enumerate(lines) if line.startswith("use_backend"))     # the last decision
+    # a condition used by one rule draws in place: no variable; the route cookie and the pick have one each
+    assert [line for line in lines if "set-var(" in line] == [next(line for line in lines if "set-var(txn.drover_rc) req.cook(DRV_" in line),
+                                                               lines[picks[0]]]
     assert "http-response" not in frontend
     # each route backend sets the route cookie itself, under the one gateway's cookie name
     cookie = lines[sticky[0] - 1].split("req.cook(")[1].rstrip(")")
@@ -208,7 +212,7 @@ def test_exclusive_alternatives_cover_the_same_requests_and_never_overlap():
 
 def test_tcp_frontend_uses_content_rules_and_a_tcp_log_format():
     config = render(standalone(external_gateway([7001, 7002], [40, 60], protocol=TCP)), OPTIONS).config
-    assert "use_backend %[rand(10000),map_int(maps/" in config and "drover_unrouted_tcp)]" in config
+    assert ",map_int(maps/" in config and "drover_unrouted_tcp),set-var(" in config and "%[" not in config
     assert "mode tcp" in config and "log-format '{\"t\":\"%t\"" in config
     assert "backend drover_unrouted_tcp" in config and "http-request" not in config.split("\nfrontend ")[1]
 
