@@ -32,6 +32,7 @@ from dataplane import (  # noqa: E402
 )
 from report import machine_description, write_section  # noqa: E402
 
+
 def write_files(directory: Path, files: dict[str, str]) -> Path:
     for name, content in files.items():
         path = directory / name

@@ -136,8 +136,8 @@ def test_frontend_routes_in_one_hop():
     assert max(sticky) < condition < min(picks)    # sticky, then conditions, then weights
     assert picks[-1] == max(i for i, line in enumerate(lines) if line.startswith("use_backend"))     # the last decision
     # a condition used by one rule draws in place: no variable; the route cookie and the pick have one each
-    assert [line for line in lines if "set-var(" in line] == [next(line for line in lines if "set-var(txn.drover_rc) req.cook(DRV_" in line),
-                                                               lines[picks[0]]]
+    cookie_line = next(line for line in lines if "set-var(txn.drover_rc) req.cook(DRV_" in line)
+    assert [line for line in lines if "set-var(" in line] == [cookie_line, lines[picks[0]]]
     assert "http-response" not in frontend
     # each route backend sets the route cookie itself, under the one gateway's cookie name
     cookie = lines[sticky[0] - 1].split("req.cook(")[1].rstrip(")")
