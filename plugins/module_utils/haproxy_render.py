@@ -486,7 +486,9 @@ def _check_words(backend: BackendPlan) -> str:
     return " ".join(words)
 
 
-def backend_lines(backend: BackendPlan, options: RenderOptions, instances: list[Instance]) -> list[str]:
+def backend_lines(backend: BackendPlan, options: RenderOptions, instances: list[Instance], check_ports: dict | None = None) -> list[str]:
+    """The lines of one route backend. `check_ports` maps a slot to the port its instance publishes for the health
+    check's port, when the check is on another port of the breed."""
     lines = [f"mode {backend.mode}", f"balance {backend.balance or 'roundrobin'}"]
     if backend.hash_balance:
         # consistent hashing keeps runtime weight changes and slot changes possible
@@ -525,15 +527,25 @@ def backend_lines(backend: BackendPlan, options: RenderOptions, instances: list[
         instance = by_slot.get(slot)
         if instance is None:
             lines.append(f"server slot{slot} 0.0.0.0:0 disabled")
+        elif (check_ports or {}).get(slot):
+            # the instance publishes the checked port under a port of its own (the default-server's is the breed's)
+            lines.append(f"server slot{slot} {instance.address}:{instance.port} port {check_ports[slot]}")
         else:
             lines.append(f"server slot{slot} {instance.address}:{instance.port}")
     return lines
 
 
-def _backend_instances(backend: BackendPlan, instances: dict | None) -> list[Instance]:
+def _check_ports(backend: BackendPlan, instances: dict | None) -> dict:
+    """{slot: published port} of the health check's port, for a check on another port of a several-port breed."""
+    if not backend.check_port_name or not instances or f"{backend.instance_key}/{backend.check_port_name}" not in instances:
+        return {}
+    return {instance.slot: instance.port for instance in _backend_instances(backend, instances, backend.check_port_name)}
+
+
+def _backend_instances(backend: BackendPlan, instances: dict | None, port_name: str | None = None) -> list[Instance]:
     if not instances or backend.instance_key is None:
         return []
-    found = instances.get(f"{backend.instance_key}/{backend.port_name}")
+    found = instances.get(f"{backend.instance_key}/{port_name or backend.port_name}")
     if found is None:
         found = instances.get(backend.instance_key, [])
     slots = set()
@@ -633,7 +645,8 @@ def render(artifacts: ArtifactSet, options: RenderOptions | None = None, instanc
     if compiler.issues:
         raise DslError(compiler.issues)
     backend_sections = [
-        {"name": b.name, "comment": comment(f"route target {b.target}"), "lines": backend_lines(b, options, _backend_instances(b, instances))}
+        {"name": b.name, "comment": comment(f"route target {b.target}"),
+         "lines": backend_lines(b, options, _backend_instances(b, instances), _check_ports(b, instances))}
         for b in backends
     ]
     modes = sorted({f.mode for f in frontends})

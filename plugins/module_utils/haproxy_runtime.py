@@ -520,6 +520,10 @@ class RuntimeClient(_SocketClient):
             command += f" port {int(port)}"
         return self.execute(command, success=("IP changed from", "no need to change", "port changed from"))
 
+    def set_check_port(self, backend: str, server: str, port: int) -> str:
+        """The port the server's health checks go to (the `port` server keyword)."""
+        return self.execute(f"set server {self._target(backend, server)} check-port {int(port)}", success=("health check port updated",))
+
     def enable_health(self, backend: str, server: str) -> None:
         self.execute(f"enable health {self._target(backend, server)}")
 
@@ -529,7 +533,8 @@ class RuntimeClient(_SocketClient):
     def shutdown_sessions(self, backend: str, server: str) -> None:
         self.execute(f"shutdown sessions server {self._target(backend, server)}")
 
-    def fill_slot(self, backend: str, server: str, addr: str, port: int, timeout: float = 60.0, poll: float = 0.05) -> dict:
+    def fill_slot(self, backend: str, server: str, addr: str, port: int, timeout: float = 60.0, poll: float = 0.05,
+                  check_port: int | None = None) -> dict:
         """Point a free slot (a server in MAINT) at an instance; it takes traffic only after its health check passed.
 
         Why not `set server addr` then `state ready`: leaving MAINT, HAProxy 2.6 counts the server UP before any check
@@ -539,10 +544,13 @@ class RuntimeClient(_SocketClient):
         then `state ready`. A server without a health check reads `DRAIN` at once. A check that never passes within
         `timeout` puts the slot back into MAINT and raises SlotNotHealthyError. Returns the time waited, and the
         sessions the server got before `state ready` (only a client whose cookie names the new instance can get in).
+        `check_port`: where the instance publishes the port its health check goes to, when that is another port.
         """
         started = time.monotonic()
         deadline = started + max(float(timeout), 0.0)
         sessions_at_start = int(self.server_stat(backend, server).get("stot") or 0)
+        if check_port:
+            self.set_check_port(backend, server, check_port)
         self.set_addr(backend, server, addr, port)
         self.set_state(backend, server, "drain")
         while True:

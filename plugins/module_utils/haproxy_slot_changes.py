@@ -46,15 +46,17 @@ class InstancesNotHealthyError(DroverError):
 
 @dataclass(frozen=True)
 class SlotLine:
-    """What a server line says about its instance: an IP address and port, and whether the slot is `disabled`."""
+    """What a server line says about its instance: an IP address and port, whether the slot is `disabled`, and the
+    port its health check goes to when the line names one (`port N`: a check on another port of the breed)."""
 
     address: str
     port: int
     disabled: bool
+    check_port: int | None = None
 
     @property
     def endpoint(self) -> tuple:
-        return self.address, self.port
+        return self.address, self.port, self.check_port
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,10 @@ class SlotChange:
         return found
 
     def _update(self, action: str, line: SlotLine) -> dict:
-        return {"backend": self.backend, "server": self.server, "action": action, "address": line.address, "port": line.port}
+        update = {"backend": self.backend, "server": self.server, "action": action, "address": line.address, "port": line.port}
+        if line.check_port:
+            update["check_port"] = line.check_port
+        return update
 
 
 def _endpoint(word: str) -> tuple | None:
@@ -119,10 +124,14 @@ def _server_line(line: str, scanned: SectionLine | None) -> tuple | None:
     if endpoint is None:
         return None
     rest = words[3:]
+    check_port = None
+    if len(rest) >= 2 and rest[-2] == "port" and rest[-1].isdigit() and 0 < int(rest[-1]) <= 65535:
+        # the renderer's last words for an instance that publishes the checked port under a port of its own
+        check_port, rest = int(rest[-1]), rest[:-2]
     indentation = line[:len(line) - len(line.lstrip())]
     comment = line.split("#", 1)[1].rstrip("\r\n") if "#" in line else None
     shape = (indentation, tuple(word for word in rest if word != "disabled"), comment)
-    return (scanned.serial, scanned.name, words[1]), shape, SlotLine(endpoint[0], endpoint[1], "disabled" in rest)
+    return (scanned.serial, scanned.name, words[1]), shape, SlotLine(endpoint[0], endpoint[1], "disabled" in rest, check_port)
 
 
 def _runtime_settable(line: SlotLine) -> bool:
@@ -187,7 +196,8 @@ def fill_slots(client, changes: list, timeout: float, poll: float = 0.05) -> lis
         client.set_state(change.backend, change.server, "maint")
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_FILLS, len(fills))) as pool:
         futures = [
-            (change, pool.submit(client.fill_slot, change.backend, change.server, change.after.address, change.after.port, timeout, poll))
+            (change, pool.submit(client.fill_slot, change.backend, change.server, change.after.address, change.after.port, timeout, poll,
+                                 change.after.check_port))
             for change in fills
         ]
         outcomes = [(change, _outcome(future)) for change, future in futures]

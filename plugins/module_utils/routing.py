@@ -105,7 +105,10 @@ class BackendPlan:
     # `route_cookie_from_frontend`)
     route_cookie_name: str | None = None
     health_check: HealthCheck | None = None
+    # the health check's port when it is another port of the breed: its number, and its name, which finds each
+    # instance's published port for it (`<instance_key>/<name>` in the renderer's instances)
     check_port: int | None = None
+    check_port_name: str | None = None
     origin: Origin = field(default_factory=Origin)
 
     @property
@@ -290,6 +293,7 @@ class _Leaf:
     slots: int = 0
     health_check: HealthCheck | None = None
     check_port: int | None = None
+    check_port_name: str | None = None
 
 
 @dataclass
@@ -456,10 +460,11 @@ class _Planner:
         if len(breed.ports) > 1:
             target += f"/{port.name}"
         check = self._health_check(cluster, service, breed, port)
-        check_port = None
+        check_port = check_port_name = None
         if check is not None and check.port and check.port != port.name:
             other = breed.port(check.port)
-            check_port = other.number if other is not None else None
+            if other is not None:
+                check_port, check_port_name = other.number, other.name
         return _Leaf(
             target=target,
             instance_key=f"{blueprint.name}/{cluster.name}/{breed.name}",
@@ -468,6 +473,7 @@ class _Planner:
             slots=self.slot_count(blueprint, cluster, service),
             health_check=check,
             check_port=check_port,
+            check_port_name=check_port_name,
         )
 
     @staticmethod
@@ -640,6 +646,7 @@ class _Planner:
             sticky_instance=settings.sticky == STICKY_INSTANCE,
             health_check=leaf.health_check,
             check_port=leaf.check_port,
+            check_port_name=leaf.check_port_name,
         )
         if plan.sticky_instance:
             plan.instance_cookie = f"DRVI_{short_hash('instance', name, length=8)}"

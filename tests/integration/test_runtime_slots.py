@@ -172,6 +172,37 @@ def test_filling_a_free_slot_goes_live_without_reload_only_after_its_check_passe
     assert failures(load) == []
 
 
+def test_a_slot_whose_check_goes_to_another_port_gets_that_port_at_runtime(slots, load):
+    """A breed checked on another of its ports: the renderer writes `server slotN <addr>:<port> port <check port>`,
+    and filling the slot at runtime sets the check port before the first check. The instance answers 503 on its
+    served port's /health, so it can only become UP when the check goes to the other port."""
+    new = slots.instances["second"]
+    new.healthy = False
+    probe = LoopbackBackend("probe").start()
+    try:
+        reloads = slots.reloads()
+        filled = slots.config(f"{slots.at('second')} port {probe.port}")
+        result = slots.apply(filled, health_timeout=30)
+        assert result.runtime_server_updates == [{"backend": "slots", "server": "slot2", "action": "fill", "address": "127.0.0.1",
+                                                  "port": new.port, "check_port": probe.port}]
+        assert not result.reloaded and slots.reloads() == reloads
+        assert slots.status("slot2") == "UP"
+        wait_for(lambda: load.answers.count("second") > 10, 10, message="the new instance serving")
+        # only its check port moves (the instance restarted with another published port for it): freed, then filled
+        other = LoopbackBackend("other-probe").start()
+        try:
+            moved = slots.config(f"{slots.at('second')} port {other.port}")
+            result = slots.apply(moved, health_timeout=30)
+            assert [update["action"] for update in result.runtime_server_updates] == ["free", "fill"]
+            assert result.runtime_server_updates[1]["check_port"] == other.port and not result.reloaded
+            assert slots.status("slot2") == "UP" and slots.reloads() == reloads
+        finally:
+            other.stop()
+    finally:
+        probe.stop()
+    assert failures(load) == []
+
+
 def test_emptying_a_slot_puts_it_in_maintenance_without_reload(tmp_path):
     slots = start_slots(tmp_path, slot2="second")
     load = Load(slots.port)

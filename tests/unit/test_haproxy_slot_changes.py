@@ -87,6 +87,11 @@ listen stats
     ("    server slot1 0.0.0.0:0 disabled\n", "    server slot1 10.0.0.30:9000\n", [("stats", "slot1", "fill", "10.0.0.30", 9000)]),
     # a free slot written with another address: it stays in maintenance
     ("server slot2 0.0.0.0:0 disabled weight 10", "server slot2 10.0.0.12:8080 disabled weight 10", [("web", "slot2", "free", "0.0.0.0", 0)]),
+    # filled with an instance checked on a port of its own
+    ("server slot2 0.0.0.0:0 disabled weight 10", "server slot2 10.0.0.12:8080 weight 10 port 9090", [("web", "slot2", "fill", "10.0.0.12", 8080)]),
+    # only the check port moves: the slot is freed and filled again
+    ("server slot1 10.0.0.11:8080 weight 10 # first", "server slot1 10.0.0.11:8080 weight 10 port 9091 # first",
+     [("web", "slot1", "free", "10.0.0.11", 8080), ("web", "slot1", "fill", "10.0.0.11", 8080)]),
 ])
 def test_slot_lines_that_the_runtime_api_can_apply(old, new, expected):
     changes = slot_changes(LIVE, LIVE.replace(old, new))
@@ -121,3 +126,12 @@ def test_line_endings_and_trailing_lines_count():
     assert slot_changes(LIVE, LIVE + "\n") is None
     assert slot_changes(LIVE, LIVE.rstrip("\n")) is None
     assert slot_changes(LIVE, LIVE.replace("\n", "\r\n")) is None
+
+
+def test_a_check_port_is_read_from_the_end_of_a_slot_line_and_reported():
+    live = LIVE.replace("server slot2 0.0.0.0:0 disabled weight 10", "server slot2 10.0.0.12:8080 weight 10 port 9090")
+    new = live.replace("10.0.0.12:8080 weight 10 port 9090", "10.0.0.13:8080 weight 10 port 9092")
+    (change,) = slot_changes(live, new)
+    assert (change.before.check_port, change.after.check_port) == (9090, 9092)
+    assert runtime_updates([change])[1] == {"backend": "web", "server": "slot2", "action": "fill", "address": "10.0.0.13", "port": 8080,
+                                            "check_port": 9092}

@@ -312,6 +312,26 @@ def test_health_check_on_another_port_uses_that_port():
     assert "default-server check inter 10000 fall 3 rise 2 port 8081" in lines
 
 
+def test_each_instance_is_checked_on_the_port_it_publishes_for_the_checked_port(tmp_path):
+    """Two instances on one host publish `admin` (8081 in the breed) under host ports of their own: each slot line
+    names its instance's, so the check does not go to 8081 on the host."""
+    artifacts = sava()
+    breed = artifacts.blueprints["sava"].clusters[0].services[0].breed
+    breed.ports.append(Port("admin", 8081))
+    breed.health_checks = [HealthCheck(path="/status", port="admin", interval=10, timeout=2, failures=3)]
+    key = "sava/sava/sava:1.0.0"
+    instances = {f"{key}/webport": [Instance(1, "10.0.0.5", 32001), Instance(2, "10.0.0.5", 32003)],
+                 f"{key}/admin": [Instance(1, "10.0.0.5", 32002), Instance(2, "10.0.0.5", 32004)]}
+    rendered = render(artifacts, OPTIONS, instances)
+    lines = backend_block(rendered.config, f"{key}/webport")
+    assert "server slot1 10.0.0.5:32001 port 32002" in lines and "server slot2 10.0.0.5:32003 port 32004" in lines
+    assert_haproxy_accepts(rendered.files, tmp_path)
+    assert "server slot3 0.0.0.0:0 disabled" in lines
+    # without instances for the checked port (host networking), the breed's number from default-server applies
+    lines = backend_block(render(artifacts, OPTIONS, {key: [Instance(1, "10.0.0.5", 8080)]}).config, f"{key}/webport")
+    assert "server slot1 10.0.0.5:8080" in lines and "default-server check inter 10000 fall 3 rise 2 port 8081" in lines
+
+
 def test_balance_and_rewrites_reach_the_backend():
     gateway = external_gateway([7001], balance="hdr(X-User)", rewrites=[rewrite("/new%[path]", "{ path_beg /old } !{ method POST }")])
     lines = backend_block(render(standalone(gateway), OPTIONS).config, "[127.0.0.1:7001]")
