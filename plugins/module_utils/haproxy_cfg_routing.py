@@ -251,7 +251,7 @@ class _Reader:
             definition = text.split(None, 2)[2]
             self.acls[words[1]] = f"{self.acls[words[1]]} or {definition}" if words[1] in self.acls else definition
         elif keyword in ("use_backend", "default_backend"):
-            compare = _PICK_COMPARE.fullmatch(_VHOST_TERM.sub(" ", text).split(None, 1)[1].strip()) if keyword == "use_backend" else None
+            compare = _PICK_COMPARE.fullmatch(_VHOST_TERM.sub(" ", text).split(None, 1)[1].strip()) if keyword == "use_backend" and len(words) > 1 else None
             if compare and compare.group(1) in frontend.lookups:
                 return  # another backend of a pick already read: the pick's own rule stands for all of them
             pick = _PICK_TERM.search(text)

@@ -260,8 +260,9 @@ def _conjunction(words: list[str]) -> list[str] | None:
 def exclusive_alternatives(expression: str) -> list[list[str]]:
     """The alternatives of a compiled condition (`a !b or c`) rewritten so that at most one holds for any request
     (`a !b or c !a or c a b`): each then gets its own `{ rand(...) lt ... }` draw, and only the draw of the one
-    alternative that holds decides, which keeps the strength exact without storing the draw in a variable. `not (l1 l2 .. ln)` is written as the exclusive
-    `!l1 or l1 !l2 or ...`, and a conjunction of exclusive alternatives stays exclusive."""
+    alternative that holds decides, which keeps the strength exact without storing the draw in a variable.
+    `not (l1 l2 .. ln)` is written as the exclusive `!l1 or l1 !l2 or ...`, and a conjunction of exclusive
+    alternatives stays exclusive."""
     result: list[list[str]] = []
     none_before: list[list[str]] = [[]]  # exclusive alternatives of "no earlier alternative holds"
     for alternative in (part.split() for part in expression.split(" or ")):
@@ -372,8 +373,8 @@ def routing_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _Con
     decisions = _decision_lines(frontend, options, writer, guard)
     # a map looked up in a `use_backend %[...]` is loaded by a named ACL first (the stage tokens' main pick is kept in a
     # variable by an http-request rule, parsed at once)
-    lines.extend(_map_acl(options, weighted, mode) for weighted in frontend.weighted_maps
-                 if f"%[{_lookup(options, weighted, mode)}]" in "\n".join(decisions))
+    decided = "\n".join(decisions)
+    lines.extend(_map_acl(options, weighted, mode) for weighted in frontend.weighted_maps if f"%[{_lookup(options, weighted, mode)}]" in decided)
     for test in frontend.tests:
         if compiled[test.key] and test.key not in writer.inline:
             # one draw per request decides the strength for every rule that repeats this test
@@ -656,7 +657,7 @@ def render(artifacts: ArtifactSet, options: RenderOptions | None = None, instanc
         global_lines=_global_lines(options),
         defaults_lines=_defaults_lines(options),
         http_log_format=quote_word(HTTP_LOG_FORMAT),
-        # without a log target HAProxy ignores a log-format, but still copies every request line for it
+        # without a log target HAProxy ignores a log-format (with a warning) and still calls its logger per request
         logging=bool(options.log_target),
         frontends=frontend_sections,
         backends=backend_sections,

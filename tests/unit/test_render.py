@@ -218,7 +218,7 @@ def test_tcp_frontend_uses_content_rules_and_a_tcp_log_format():
 
 
 def test_no_log_format_without_a_log_target():
-    """HAProxy ignores a log-format with nowhere to log, but still copies each request line for it."""
+    """HAProxy ignores a log-format with nowhere to log (and warns), so none is written."""
     gateways = [external_gateway([7001, 7002], [40, 60]), external_gateway([7003], [100], name="db", port=9061, protocol=TCP)]
     logged = render(standalone(*gateways), OPTIONS).config
     silent = render(standalone(*gateways), dataclasses.replace(OPTIONS, log_target=None)).config
