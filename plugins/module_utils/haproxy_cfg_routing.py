@@ -10,9 +10,12 @@ The renderer (haproxy_render.py) writes each frontend's decision as a few recogn
     http-request set-var(<pick>) rand(N),map_int(<map>,<default>)  a weighted pick kept in a variable (two steps)
     use_backend <backend> if { var(<test>) -m int lt <threshold> } a condition route with its strength
     use_backend <backend> if <acls> { rand(N) lt <threshold> }     a condition used by one rule, drawn in place
-    use_backend <b1> if { rand(N),map_int(<map>,<default>),set-var(<pick>) -m str <b1> }
-    use_backend <b2> if { var(<pick>) -m str <b2> }                everything else: the map decides, one rule per
-                                                                   backend it can name
+    use_backend <b1> if { rand(N),map_int(<map>,<default>),set-var(<pick>) -m str <b1> } { nbsrv(<b1>) gt 0 }
+    use_backend <b2> if { var(<pick>) -m str <b2> } { nbsrv(<b2>) gt 0 }
+                                                                   everything else: the map decides, one rule per
+                                                                   backend it can name, drawn again when the route
+                                                                   has no live server, then
+    use_backend <b1> if { int(0),map_int(<map>,<default>) -m str <b1> } { nbsrv(<b1>) gt 0 }   the map's ends
     use_backend %[rand(N),map_int(<map>,<default>)]                (older renders, and a pick behind alternatives)
     use_backend %[var(<pick>)]                                     (older renders: the pick kept in a variable)
 
@@ -52,6 +55,10 @@ _INLINE_LOOKUP = re.compile(r"%\[rand\((\d+)\),map_int\(([^,)]+),([^)]*)\)\]")
 _PICK_TERM = re.compile(r"\{\s*rand\((\d+)\),map_int\(([^,)]+),([^)]*)\),set-var\(([^)\s]+)\)\s+-m\s+str\s+\S+\s*\}")
 # the other static rules of that pick compare its variable
 _PICK_COMPARE = re.compile(r"\S+\s+if\s+\{\s*var\(([^)\s]+)\)\s+-m\s+str\s+[^@\s]\S*\s*\}")
+# the last resort of a pick whose draws named routes without a live server: the routes at the map's ends
+_PICK_PROBE = re.compile(r"\{\s*int\(\d+\),map_int\([^)]*\)\s+-m\s+str\s+\S+\s*\}")
+# a rule that also needs a live server in its backend (the sticky rules' own is part of _STICKY_TERMS)
+_LIVE_TERM = re.compile(r"\{\s*nbsrv\([^)]*\)\s+gt\s+0\s*\}")
 
 
 @dataclass
@@ -251,10 +258,11 @@ class _Reader:
             definition = text.split(None, 2)[2]
             self.acls[words[1]] = f"{self.acls[words[1]]} or {definition}" if words[1] in self.acls else definition
         elif keyword in ("use_backend", "default_backend"):
-            compare = _PICK_COMPARE.fullmatch(_VHOST_TERM.sub(" ", text).split(None, 1)[1].strip()) if keyword == "use_backend" and len(words) > 1 else None
-            if compare and compare.group(1) in frontend.lookups:
-                return  # another backend of a pick already read: the pick's own rule stands for all of them
+            plain = " ".join(_LIVE_TERM.sub(" ", _VHOST_TERM.sub(" ", text)).split())
+            compare = _PICK_COMPARE.fullmatch(plain.split(None, 1)[1]) if keyword == "use_backend" and len(words) > 1 else None
             pick = _PICK_TERM.search(text)
+            if (compare and compare.group(1) in frontend.lookups) or (pick and pick.group(4) in frontend.lookups) or _PICK_PROBE.search(text):
+                return  # another rule of a pick already read (a backend, a second draw, the last resort): it stands for all
             if pick:
                 # the first static rule of a pick: read as `use_backend %[var(<pick>)]`, with the lookup kept apart
                 rest = " ".join(text.replace(pick.group(0), " ").split(None, 3)[3:])
@@ -316,6 +324,8 @@ class _Reader:
         if sticky:
             rule.sticky_value = sticky.group(1)
             condition = condition.replace(sticky.group(0), " ")
+        # a live server in the rule's backend is a condition of every rule the renderer writes, not of the route
+        condition = _LIVE_TERM.sub(" ", condition)
         # the renderer repeats the same draws in every alternative of a rule (exclusive alternatives of an inline
         # condition), so they are read from the first one
         alternatives = _alternatives(condition)

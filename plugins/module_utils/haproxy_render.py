@@ -329,8 +329,12 @@ class _RuleWriter:
                 chances += _chance(test)
         return " or ".join(" ".join(prefix + chances + alternative) for alternative in alternatives).strip()
 
-    def use_backend(self, rule: Rule, target: str, extra: list[str] = ()) -> str:
+    def use_backend(self, rule: Rule, target: str, extra: list[str] = (), live: bool = False) -> str:
+        """`live`: the rule also needs a live server in `target` (checked last, in each alternative), so a request a
+        condition takes to a route without one goes on to the weighted pick instead of a 503."""
         terms = self.condition(rule, list(extra))
+        if live:
+            terms = " or ".join(f"{alternative} {{ nbsrv({target}) gt 0 }}".strip() for alternative in (terms.split(" or ") if terms else [""]))
         return f"use_backend {target} if {terms}" if terms else f"use_backend {target}"
 
     def pick(self, rule: Rule, weighted: WeightedMap, lookup: str, extra: list[str] = ()) -> list[str]:
@@ -338,14 +342,37 @@ class _RuleWriter:
         keeps the name in a variable (the `set-var` converter) and compares it; the others compare the variable.
         That costs about 280 instructions less per request than `use_backend %[...]`, which builds the name as a
         string and finds the backend by it, and whose mere presence costs every request about 170 more. A pick
-        behind a condition with alternatives (`a or b`) stays `%[...]`: a second alternative would draw again."""
+        behind a condition with alternatives (`a or b`) stays `%[...]`: a second alternative would draw again.
+
+        Each rule also asks for a live server (`nbsrv`). A request whose draw names a route without one is drawn
+        again once, so it lands on the live routes in proportion to their weights; when that draw fails too, it goes
+        to the first live route that holds the map's first or last range (a route with a weight, never one with 0).
+        Behind a condition with its own draw the pick is made once (a second attempt would draw the condition
+        again), and a route without a live server gets its share as a 503."""
         terms = self.condition(rule, list(extra))
         targets = list(dict.fromkeys(entry.target for entry in weighted.entries))
         if " or " in terms or not targets:
             return [self.use_backend(rule, f"%[{lookup}]", extra)]
         var = weighted.result_var
-        first = " ".join(part for part in (terms, f"{{ {lookup},set-var({var}) -m str {targets[0]} }}") if part)
-        return [f"use_backend {targets[0]} if {first}"] + [f"use_backend {target} if {{ var({var}) -m str {target} }}" for target in targets[1:]]
+        healthy = "rand(" not in terms
+
+        def rules(draw: str, keep: bool) -> list[str]:
+            found = []
+            for index, target in enumerate(targets):
+                live = f" {{ nbsrv({target}) gt 0 }}" if healthy else ""
+                if index == 0 or not keep:
+                    chosen = f"{{ {draw},set-var({var}) -m str {target} }}" if keep else f"{{ {draw} -m str {target} }}"
+                    found.append(f"use_backend {target} if {' '.join(part for part in (terms, chosen) if part)}{live}")
+                else:
+                    found.append(f"use_backend {target} if {{ var({var}) -m str {target} }}{live}")
+            return found
+
+        lines = rules(lookup, keep=True)
+        if healthy:
+            lines += rules(lookup, keep=True)
+            for probe in (0, PICK_RANGE - 1):
+                lines += rules(lookup.replace(f"rand({PICK_RANGE})", f"int({probe})", 1), keep=False)
+        return lines
 
 
 def _map_acl(options: RenderOptions, weighted: WeightedMap, mode: str) -> str:
@@ -400,7 +427,7 @@ def _decision_lines(frontend: FrontendPlan, options: RenderOptions, writer: _Rul
         lines.append(f"use_backend {sticky.backend} if {terms}")
     for rule in frontend.rules:
         if rule.backend:
-            lines.append(writer.use_backend(rule, rule.backend))
+            lines.append(writer.use_backend(rule, rule.backend, live=True))
         else:
             lines.extend(writer.pick(rule, rule.weighted, _lookup(options, rule.weighted, mode)))
     for stage in frontend.stages:

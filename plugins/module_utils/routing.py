@@ -911,6 +911,9 @@ def explain_plan(frontends: list[FrontendPlan]) -> list[dict]:
         statements.extend(_rule_text(rule) for rule in frontend.rules)
         lead = "all other requests" if frontend.rules else "all requests"
         statements.append(f"{lead}: {_weights_text(frontend.weighted)}")
+        if len(frontend.weighted.entries) > 1 or frontend.rules:
+            statements.append("a route with no live server is passed over: a condition's requests go on to the weights, and a "
+                              "weighted request is drawn again among the routes that have one")
         for stage in frontend.stages:
             inner = [_rule_text(rule) for rule in stage.rules] + [f"the rest: {_weights_text(stage.weighted)}"]
             statements.append(f"requests weighted to {stage.route}: " + "; ".join(inner))

@@ -198,6 +198,36 @@ def test_a_condition_with_alternatives_draws_its_strength_once(echo, tmp_path):
             assert shares(send_requests(port, 300, headers)) == {"x1": 100.0}
 
 
+def test_a_route_without_a_live_server_gives_its_requests_to_the_live_routes(echo, tmp_path):
+    """x1/x2/x3 at 50/30/20. With x2 in maintenance its draws are drawn again (50% to x1, 20% to x3) and what names
+    x2 twice goes to the route at the map's start, x1: 74/26, no 503. With x1 out too, everything reaches x3, the
+    route at the map's end. A condition whose route has no live server releases its requests to the weights.
+    With nothing live, HAProxy answers 503."""
+    port = free_port()
+    x1, x2, x3 = echo.ports["x1"], echo.ports["x2"], echo.ports["x3"]
+    gateway = external_gateway([x1, x2, x3], [50, 30, 20], port=port)
+    gateway.routes[1] = route(f"[127.0.0.1:{x2}]", 30, "has cookie beta", 100)
+    with running(standalone(gateway), tmp_path) as (proxy, rendered):
+        admin = RuntimeClient(proxy.admin_socket)
+        backend = {entry.target.split(":")[-1].split("_")[0]: entry.target for entry in rendered.frontends[0].weighted.entries}
+        wait_for(lambda: all(admin.server_stat(backend[str(p)], "ext")["status"] == "UP" for p in (x1, x2, x3)), 20, message="routes UP")
+        assert_split(shares(send_requests(port, 6000)), {"x1": 50.0, "x2": 30.0, "x3": 20.0}, 2.0)
+        assert shares(send_requests(port, 300, {"Cookie": "beta=1"})) == {"x2": 100.0}
+
+        admin.set_state(backend[str(x2)], "ext", "maint")
+        observed = send_requests(port, 6000)
+        assert None not in observed, observed
+        assert_split(shares(observed), {"x1": 74.0, "x3": 26.0}, 2.5)
+        beta = send_requests(port, 2000, {"Cookie": "beta=1"})
+        assert None not in beta and "x2" not in beta
+
+        admin.set_state(backend[str(x1)], "ext", "maint")
+        assert shares(send_requests(port, 2000)) == {"x3": 100.0}
+
+        admin.set_state(backend[str(x3)], "ext", "maint")
+        assert send_requests(port, 300) == Counter({None: 300})
+
+
 def test_maps_load_next_to_the_config_from_any_working_directory(echo, tmp_path):
     """The weighted pick looks its map up in a rule's ACL, parsed while `default-path config` applies, so the map is
     found next to haproxy.cfg from any working directory, also for runtime changes. (A `use_backend %[...]` pick,

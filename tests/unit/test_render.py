@@ -126,18 +126,22 @@ def test_frontend_routes_in_one_hop():
     lines = [line.strip() for line in frontend.splitlines()]
     # no `use_backend %[...]`: its map would need loading by a named ACL, and it costs every request
     assert "%[" not in frontend and not any(line.startswith("acl ") and "map_int(" in line for line in lines)
-    sticky = [i for i, line in enumerate(lines) if "nbsrv(" in line]
+    sticky = [i for i, line in enumerate(lines) if "{ var(txn.drover_rc) -m str " in line]
     # the strength's draw comes first: the header ACLs are evaluated only for the requests it lets through
     condition = next(i for i, line in enumerate(lines) if " if { rand(10000) lt 5000 } " in line)
-    # the weighted pick: one static rule per backend, the first draws, looks up the map and keeps the name
-    picks = [i for i, line in enumerate(lines) if "rand(10000),map_int(maps/" in line or "-m str bk_" in line]
+    # the weighted pick: one static rule per backend, the first draws, looks up the map and keeps the name; each
+    # needs a live server; a second draw, then the routes at the map's two ends, for a draw that named a dead route
+    picks = [i for i, line in enumerate(lines) if "map_int(maps/" in line or "-m str bk_" in line]
     pick_var = lines[picks[0]].split("set-var(")[1].split(")")[0]
-    assert len(picks) == 2 and f"{{ var({pick_var}) -m str bk_" in lines[picks[1]]
+    assert len(picks) == 8 and f"{{ var({pick_var}) -m str bk_" in lines[picks[1]]
+    assert lines[picks[2]] == lines[picks[0]] and lines[picks[3]] == lines[picks[1]]
+    assert all("{ int(0),map_int(maps/" in lines[i] for i in picks[4:6]) and all("{ int(9999),map_int(maps/" in lines[i] for i in picks[6:])
+    assert all(line.endswith(f"{{ nbsrv({line.split()[1]}) gt 0 }}") for line in lines if line.startswith("use_backend"))
     assert max(sticky) < condition < min(picks)    # sticky, then conditions, then weights
     assert picks[-1] == max(i for i, line in enumerate(lines) if line.startswith("use_backend"))     # the last decision
     # a condition used by one rule draws in place: no variable; the route cookie and the pick have one each
     cookie_line = next(line for line in lines if "set-var(txn.drover_rc) req.cook(DRV_" in line)
-    assert [line for line in lines if "set-var(" in line] == [cookie_line, lines[picks[0]]]
+    assert [line for line in lines if "set-var(" in line] == [cookie_line, lines[picks[0]], lines[picks[2]]]
     assert "http-response" not in frontend
     # each route backend sets the route cookie itself, under the one gateway's cookie name
     cookie = lines[sticky[0] - 1].split("req.cook(")[1].rstrip(")")
@@ -178,7 +182,7 @@ def test_a_condition_with_many_alternatives_keeps_its_draw_in_a_variable(tmp_pat
     gateway.routes[1] = route("[127.0.0.1:7002]", None, agents, 50)
     rendered = render(standalone(gateway), OPTIONS)
     rule = next(line.strip() for line in rendered.config.splitlines() if line.strip().startswith("use_backend bk_127.0.0.1:7002"))
-    assert rule.endswith("-m int lt 5000 }") and "rand(" not in rule and " or " not in rule
+    assert rule.endswith("-m int lt 5000 } { nbsrv(" + rule.split()[1] + ") gt 0 }") and "rand(" not in rule and " or " not in rule
     assert "rand(10000) if " in rendered.config
     if shutil.which("haproxy"):
         assert_haproxy_accepts(rendered.files, tmp_path)

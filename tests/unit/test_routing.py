@@ -304,6 +304,8 @@ def test_explain_says_who_goes_where():
     assert data["statements"][1:] == [
         "requests matching `user-agent == Chrome` go to sava/webport > sava:1.1.0 with 50%",
         "all other requests: 90% sava/webport > sava:1.0.0, 10% sava/webport > sava:1.1.0",
+        "a route with no live server is passed over: a condition's requests go on to the weights, and a weighted request "
+        "is drawn again among the routes that have one",
     ]
 
 
