@@ -433,7 +433,7 @@ def _decision_lines(frontend: FrontendPlan, options: RenderOptions, writer: _Rul
     for stage in frontend.stages:
         chosen = [f"{{ var({main.result_var}) -m str {stage.token} }}"]
         for rule in stage.rules:
-            lines.append(writer.use_backend(rule, rule.backend, chosen))
+            lines.append(writer.use_backend(rule, rule.backend, chosen, live=True))
         lines.extend(writer.pick(Rule(stage.route, []), stage.weighted, _lookup(options, stage.weighted, mode), chosen))
     if frontend.stages:
         # the main pick is already in its variable: the backends it can name, compared (stage tokens are above)
