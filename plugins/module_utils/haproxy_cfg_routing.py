@@ -10,12 +10,12 @@ The renderer (haproxy_render.py) writes each frontend's decision as a few recogn
     http-request set-var(<pick>) rand(N),map_int(<map>,<default>)  a weighted pick kept in a variable (two steps)
     use_backend <backend> if { var(<test>) -m int lt <threshold> } a condition route with its strength
     use_backend <backend> if <acls> { rand(N) lt <threshold> }     a condition used by one rule, drawn in place
-    use_backend <b1> if { rand(N),map_int(<map>,<default>),set-var(<pick>) -m str <b1> } { nbsrv(<b1>) gt 0 }
-    use_backend <b2> if { var(<pick>) -m str <b2> } { nbsrv(<b2>) gt 0 }
+    use_backend <b1> if { rand(N),map_int(<map>,<default>),set-var(<pick>) -m str <b1> } live_<b1>
+    use_backend <b2> if { var(<pick>) -m str <b2> } live_<b2>     (live_<b>: nbsrv(<b>) gt 0, or stopping)
                                                                    everything else: the map decides, one rule per
                                                                    backend it can name, drawn again when the route
                                                                    has no live server, then
-    use_backend <b1> if { int(0),map_int(<map>,<default>) -m str <b1> } { nbsrv(<b1>) gt 0 }   the map's ends
+    use_backend <b1> if { int(0),map_int(<map>,<default>) -m str <b1> } live_<b1>   the map's ends
     use_backend %[rand(N),map_int(<map>,<default>)]                (older renders, and a pick behind alternatives)
     use_backend %[var(<pick>)]                                     (older renders: the pick kept in a variable)
 
@@ -47,7 +47,7 @@ _TEST_TERM = re.compile(r"\{\s*var\(([^)\s]+)\)\s+-m\s+int\s+lt\s+(\d+)\s*\}")
 # a condition used by one rule only is written inline: `<acls> { rand(N) lt T }` draws its strength in place
 _CHANCE_TERM = re.compile(r"\{\s*rand\((\d+)\)\s+lt\s+(\d+)\s*\}")
 _STAGE_TERM = re.compile(r"\{\s*var\(([^)\s]+)\)\s+-m\s+str\s+(@\S+)\s*\}")
-_STICKY_TERMS = re.compile(r"\{\s*var\(txn\.drover_rc\)\s+-m\s+str\s+(\S+)\s*\}\s*\{\s*nbsrv\([^)]*\)\s+gt\s+0\s*\}")
+_STICKY_TERMS = re.compile(r"\{\s*var\(txn\.drover_rc\)\s+-m\s+str\s+(\S+)\s*\}\s*(?:\{\s*nbsrv\([^)]*\)\s+gt\s+0\s*\}|live_\S+)")
 _VHOST_TERM = re.compile(r"\{\s*var\(txn\.drover_vhost\)\s+-m\s+str\s+\S+\s*\}")
 _DYNAMIC_TARGET = re.compile(r"%\[var\(([^)\s]+)\)\]")
 _INLINE_LOOKUP = re.compile(r"%\[rand\((\d+)\),map_int\(([^,)]+),([^)]*)\)\]")
@@ -58,7 +58,7 @@ _PICK_COMPARE = re.compile(r"\S+\s+if\s+\{\s*var\(([^)\s]+)\)\s+-m\s+str\s+[^@\s
 # the last resort of a pick whose draws named routes without a live server: the routes at the map's ends
 _PICK_PROBE = re.compile(r"\{\s*int\(\d+\),map_int\([^)]*\)\s+-m\s+str\s+\S+\s*\}")
 # a rule that also needs a live server in its backend (the sticky rules' own is part of _STICKY_TERMS)
-_LIVE_TERM = re.compile(r"\{\s*nbsrv\([^)]*\)\s+gt\s+0\s*\}")
+_LIVE_TERM = re.compile(r"\{\s*nbsrv\([^)]*\)\s+gt\s+0\s*\}|(?<!\S)live_\S+")
 
 
 @dataclass

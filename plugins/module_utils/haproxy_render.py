@@ -334,7 +334,7 @@ class _RuleWriter:
         condition takes to a route without one goes on to the weighted pick instead of a 503."""
         terms = self.condition(rule, list(extra))
         if live:
-            terms = " or ".join(f"{alternative} {{ nbsrv({target}) gt 0 }}".strip() for alternative in (terms.split(" or ") if terms else [""]))
+            terms = " or ".join(f"{alternative} {live_acl(target)}".strip() for alternative in (terms.split(" or ") if terms else [""]))
         return f"use_backend {target} if {terms}" if terms else f"use_backend {target}"
 
     def pick(self, rule: Rule, weighted: WeightedMap, lookup: str, extra: list[str] = ()) -> list[str]:
@@ -344,7 +344,7 @@ class _RuleWriter:
         string and finds the backend by it, and whose mere presence costs every request about 170 more. A pick
         behind a condition with alternatives (`a or b`) stays `%[...]`: a second alternative would draw again.
 
-        Each rule also asks for a live server (`nbsrv`). A request whose draw names a route without one is drawn
+        Each rule also asks for a live server (`live_acl`). A request whose draw names a route without one is drawn
         again once, so it lands on the live routes in proportion to their weights; when that draw fails too, it goes
         to the first live route that holds the map's first or last range (a route with a weight, never one with 0).
         Behind a condition with its own draw the pick is made once (a second attempt would draw the condition
@@ -359,7 +359,7 @@ class _RuleWriter:
         def rules(draw: str, keep: bool) -> list[str]:
             found = []
             for index, target in enumerate(targets):
-                live = f" {{ nbsrv({target}) gt 0 }}" if healthy else ""
+                live = f" {live_acl(target)}" if healthy else ""
                 if index == 0 or not keep:
                     chosen = f"{{ {draw},set-var({var}) -m str {target} }}" if keep else f"{{ {draw} -m str {target} }}"
                     found.append(f"use_backend {target} if {' '.join(part for part in (terms, chosen) if part)}{live}")
@@ -373,6 +373,23 @@ class _RuleWriter:
             for probe in (0, PICK_RANGE - 1):
                 lines += rules(lookup.replace(f"rand({PICK_RANGE})", f"int({probe})", 1), keep=False)
         return lines
+
+
+def live_acl(backend: str) -> str:
+    """The name of the ACL that holds while `backend` has a live server (see `live_acl_lines`)."""
+    return f"live_{backend}"
+
+
+def live_acl_lines(decisions: list[str]) -> list[str]:
+    """The definitions of the `live_<backend>` ACLs the rules use: a usable server (`nbsrv`), or a stopping worker.
+    HAProxy 2.6 reports `nbsrv` 0 for every backend in the old worker while it soft-stops after a reload, and that
+    worker still answers the requests in flight: without `stopping` they would find no live route (503s) and sticky
+    clients would be released. Two definitions of one name are ORed."""
+    names = dict.fromkeys(word for line in decisions for word in line.split() if word.startswith("live_"))
+    lines = []
+    for name in names:
+        lines += [f"acl {name} nbsrv({name[len('live_'):]}) gt 0", f"acl {name} stopping"]
+    return lines
 
 
 def _map_acl(options: RenderOptions, weighted: WeightedMap, mode: str) -> str:
@@ -400,6 +417,7 @@ def routing_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _Con
     decisions = _decision_lines(frontend, options, writer, guard)
     # a map looked up in a `use_backend %[...]` is loaded by a named ACL first (the stage tokens' main pick is kept in a
     # variable by an http-request rule, parsed at once)
+    lines.extend(live_acl_lines(decisions))
     decided = "\n".join(decisions)
     lines.extend(_map_acl(options, weighted, mode) for weighted in frontend.weighted_maps if f"%[{_lookup(options, weighted, mode)}]" in decided)
     for test in frontend.tests:
@@ -423,7 +441,7 @@ def _decision_lines(frontend: FrontendPlan, options: RenderOptions, writer: _Rul
     main = frontend.weighted
     lines = []
     for sticky in frontend.sticky_routes:
-        terms = " ".join(guard + [f"{{ var({ROUTE_COOKIE_VAR}) -m str {sticky.value} }}", f"{{ nbsrv({sticky.backend}) gt 0 }}"])
+        terms = " ".join(guard + [f"{{ var({ROUTE_COOKIE_VAR}) -m str {sticky.value} }}", live_acl(sticky.backend)])
         lines.append(f"use_backend {sticky.backend} if {terms}")
     for rule in frontend.rules:
         if rule.backend:
