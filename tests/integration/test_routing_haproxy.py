@@ -14,12 +14,14 @@ import contextlib
 import http.client
 import json
 import shutil
+import threading
 from collections import Counter
 
 import pytest
 
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import RuntimeClient, parse_map_text
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import MasterClient, RuntimeClient, parse_map_text
 from ansible_collections.drover.fleet.plugins.module_utils.model import HealthCheck, Instance
 from ansible_collections.drover.fleet.tests.haproxy_harness import Client, send_requests, start_haproxy, start_http_backends
 from ansible_collections.drover.fleet.tests.helpers import free_port, wait_for
@@ -226,6 +228,59 @@ def test_a_route_without_a_live_server_gives_its_requests_to_the_live_routes(ech
 
         admin.set_state(backend[str(x3)], "ext", "maint")
         assert send_requests(port, 300) == Counter({None: 300})
+
+
+def _reloads(master: MasterClient) -> int:
+    """The master's reload counter; -1 while the master re-executes itself and its socket is away."""
+    try:
+        return master.show_proc().reloads
+    except (OSError, DroverError):
+        return -1
+
+
+def test_sticky_clients_keep_their_route_through_reloads(echo, tmp_path):
+    """After a reload the old worker still answers the requests in flight while it soft-stops, and HAProxy 2.6
+    reports `nbsrv` 0 for every backend there. The live checks count a stopping worker as live, so a sticky client
+    of the 10% route keeps it through three reloads under load, and no request fails."""
+    port = free_port()
+    x1, x2 = echo.ports["x1"], echo.ports["x2"]
+    gateway = external_gateway([x1, x2], [90, 10], port=port, sticky="route")
+    with running(standalone(gateway), tmp_path) as (proxy, rendered):
+        frontend = rendered.frontends[0]
+        value = next(s.value for s in frontend.sticky_routes if s.backend == frontend.weighted.entries[1].target)
+        admin = RuntimeClient(proxy.admin_socket)
+        wait_for(lambda: all(admin.server_stat(e.target, "ext")["status"] == "UP" for e in frontend.weighted.entries), 20, message="routes UP")
+        answers, stop = Counter(), threading.Event()
+
+        def visit() -> None:
+            client = Client(port)
+            client.cookies[frontend.route_cookie] = value
+            while not stop.is_set():
+                try:
+                    reply = client.get()
+                    answers[reply.backend or reply.status] += 1
+                except OSError:
+                    answers["error"] += 1
+                    client.close()
+                    client.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+        visitors = [threading.Thread(target=visit) for _visitor in range(4)]
+        for visitor in visitors:
+            visitor.start()
+        try:
+            master = MasterClient(proxy.master_socket)
+            for _reload in range(3):
+                before = master.show_proc().reloads
+                wait_for(lambda: sum(answers.values()) > 200, 10, message="requests flowing")
+                master.reload()
+                wait_for(lambda: _reloads(master) > before, 20, message="the reload")
+                answers_before = sum(answers.values())
+                wait_for(lambda: sum(answers.values()) > answers_before + 200, 20, message="requests after the reload")
+        finally:
+            stop.set()
+            for visitor in visitors:
+                visitor.join(30)
+        assert set(answers) == {"x2"}, answers
 
 
 def test_maps_load_next_to_the_config_from_any_working_directory(echo, tmp_path):
