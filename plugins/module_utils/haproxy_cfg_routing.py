@@ -47,7 +47,9 @@ _TEST_TERM = re.compile(r"\{\s*var\(([^)\s]+)\)\s+-m\s+int\s+lt\s+(\d+)\s*\}")
 # a condition used by one rule only is written inline: `<acls> { rand(N) lt T }` draws its strength in place
 _CHANCE_TERM = re.compile(r"\{\s*rand\((\d+)\)\s+lt\s+(\d+)\s*\}")
 _STAGE_TERM = re.compile(r"\{\s*var\(([^)\s]+)\)\s+-m\s+str\s+(@\S+)\s*\}")
-_STICKY_TERMS = re.compile(r"\{\s*var\(txn\.drover_rc\)\s+-m\s+str\s+(\S+)\s*\}\s*(?:\{\s*nbsrv\([^)]*\)\s+gt\s+0\s*\}|live_\S+)")
+# the first sticky rule reads the cookie itself and keeps it for the others (older renders read it in an http-request rule)
+_STICKY_TERMS = re.compile(r"\{\s*(?:var\(txn\.drover_rc\)|req\.cook\(([^)]+)\),set-var\(txn\.drover_rc\))\s+-m\s+str\s+(\S+)\s*\}"
+                           r"\s*(?:\{\s*nbsrv\([^)]*\)\s+gt\s+0\s*\}|live_\S+)")
 _VHOST_TERM = re.compile(r"\{\s*var\(txn\.drover_vhost\)\s+-m\s+str\s+\S+\s*\}")
 _DYNAMIC_TARGET = re.compile(r"%\[var\(([^)\s]+)\)\]")
 _INLINE_LOOKUP = re.compile(r"%\[rand\((\d+)\),map_int\(([^,)]+),([^)]*)\)\]")
@@ -101,6 +103,7 @@ class UseBackend:
     chances: list = field(default_factory=list)
     stage: tuple | None = None
     sticky_value: str | None = None
+    route_cookie: str | None = None  # the cookie a sticky rule reads (the first one)
     other: str = ""
     default: bool = False
 
@@ -269,6 +272,7 @@ class _Reader:
                 text = f"use_backend %[var({pick.group(4)})]" + (f" if {rest}" if rest else "")
             rule = self.rule(text, keyword == "default_backend")
             frontend.rules.append(rule)
+            frontend.route_cookie = rule.route_cookie or frontend.route_cookie
             if pick:
                 frontend.lookups[pick.group(4)] = MapLookup(
                     var=pick.group(4), path=pick.group(2).strip(), pick_range=int(pick.group(1)), default=pick.group(3).strip(),
@@ -322,7 +326,7 @@ class _Reader:
             rule.target, rule.pick = None, dynamic.group(1)
         sticky = _STICKY_TERMS.search(condition)
         if sticky:
-            rule.sticky_value = sticky.group(1)
+            rule.route_cookie, rule.sticky_value = sticky.group(1), sticky.group(2)
             condition = condition.replace(sticky.group(0), " ")
         # a live server in the rule's backend is a condition of every rule the renderer writes, not of the route
         condition = _LIVE_TERM.sub(" ", condition)

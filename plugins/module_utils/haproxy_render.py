@@ -429,7 +429,6 @@ def routing_lines(frontend: FrontendPlan, options: RenderOptions, compiler: _Con
             # route backends shared with other gateways read the cookie name from here (request fetches are gone when
             # the response is processed)
             lines.append(f"{request} set-var({ROUTE_COOKIE_NAME_VAR}) str({frontend.route_cookie}){when}")
-        lines.append(f"{request} set-var({ROUTE_COOKIE_VAR}) req.cook({frontend.route_cookie}){when}")
     if frontend.stages:
         lines.append(f"{request} set-var({main.result_var}) {_lookup(options, main, mode)}{when}")
     return lines + decisions
@@ -440,8 +439,11 @@ def _decision_lines(frontend: FrontendPlan, options: RenderOptions, writer: _Rul
     mode = frontend.mode
     main = frontend.weighted
     lines = []
-    for sticky in frontend.sticky_routes:
-        terms = " ".join(guard + [f"{{ var({ROUTE_COOKIE_VAR}) -m str {sticky.value} }}", live_acl(sticky.backend)])
+    for index, sticky in enumerate(frontend.sticky_routes):
+        # the first sticky rule reads the client's route cookie into a variable, for the other rules and for the route
+        # backends' Set-Cookie rule: one rule fewer per request than an http-request rule doing it (220 instructions)
+        cookie = f"req.cook({frontend.route_cookie}),set-var({ROUTE_COOKIE_VAR})" if index == 0 else f"var({ROUTE_COOKIE_VAR})"
+        terms = " ".join(guard + [f"{{ {cookie} -m str {sticky.value} }}", live_acl(sticky.backend)])
         lines.append(f"use_backend {sticky.backend} if {terms}")
     for rule in frontend.rules:
         if rule.backend:

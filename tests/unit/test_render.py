@@ -126,7 +126,9 @@ def test_frontend_routes_in_one_hop():
     lines = [line.strip() for line in frontend.splitlines()]
     # no `use_backend %[...]`: its map would need loading by a named ACL, and it costs every request
     assert "%[" not in frontend and not any(line.startswith("acl ") and "map_int(" in line for line in lines)
-    sticky = [i for i, line in enumerate(lines) if "{ var(txn.drover_rc) -m str " in line]
+    # the first sticky rule reads the route cookie into a variable, the others compare it
+    sticky = [i for i, line in enumerate(lines) if "set-var(txn.drover_rc) -m str " in line or "{ var(txn.drover_rc) -m str " in line]
+    assert "{ req.cook(DRV_" in lines[sticky[0]] and all("{ var(txn.drover_rc) -m str " in lines[i] for i in sticky[1:])
     # the strength's draw comes first: the header ACLs are evaluated only for the requests it lets through
     condition = next(i for i, line in enumerate(lines) if " if { rand(10000) lt 5000 } " in line)
     # the weighted pick: one static rule per backend, the first draws, looks up the map and keeps the name; each
@@ -144,11 +146,10 @@ def test_frontend_routes_in_one_hop():
     assert max(sticky) < condition < min(picks)    # sticky, then conditions, then weights
     assert picks[-1] == max(i for i, line in enumerate(lines) if line.startswith("use_backend"))     # the last decision
     # a condition used by one rule draws in place: no variable; the route cookie and the pick have one each
-    cookie_line = next(line for line in lines if "set-var(txn.drover_rc) req.cook(DRV_" in line)
-    assert [line for line in lines if "set-var(" in line] == [cookie_line, lines[picks[0]], lines[picks[2]]]
-    assert "http-response" not in frontend
+    assert [line for line in lines if "set-var(" in line] == [lines[sticky[0]], lines[picks[0]], lines[picks[2]]]
+    assert not any(line.startswith("http-request ") for line in lines) and "http-response" not in frontend
     # each route backend sets the route cookie itself, under the one gateway's cookie name
-    cookie = lines[sticky[0] - 1].split("req.cook(")[1].rstrip(")")
+    cookie = lines[sticky[0]].split("req.cook(")[1].split(")")[0]
     assert config.count(f"http-response add-header Set-Cookie '{cookie}=") == 2
 
 
