@@ -14,12 +14,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import RuntimeClient
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import RuntimeClient, RuntimeConnectionError
 from ansible_collections.drover.fleet.plugins.module_utils.reader import load_text
 from ansible_collections.drover.fleet.tests.helpers import free_port, port_is_open, wait_for
 
@@ -38,7 +39,7 @@ def wait_servers_up(runtime: RuntimeClient, count: int, timeout: float = 30.0) -
     def servers_up() -> bool:
         try:
             return sum(1 for row in runtime.show_stat() if row.get("svname") not in ("FRONTEND", "BACKEND") and row.get("status") == "UP") >= count
-        except OSError:  # the admin socket is not there yet
+        except RuntimeConnectionError:  # the admin socket is not there, or not listening, yet
             return False
 
     wait_for(servers_up, timeout, interval=0.05, message=f"the {count} backends UP")
@@ -90,27 +91,60 @@ def cpu_seconds(process: subprocess.Popen) -> float:
 
 
 CHROME = "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"
+# requests per browser session: a page and what it loads, a conservative count (pages load dozens of resources)
+SESSION_REQUESTS = 10
 
 
-def client_kinds(rendered) -> dict[str, list[str]]:
-    """The request headers of each kind of client. A new client sends no route cookie, so it goes through conditions
-    and weights and gets a Set-Cookie on every response (wrk keeps no cookies); a returning client sends the route
-    cookie of the 80% route, as a browser does from its second request on, and the sticky rule decides."""
+@dataclass
+class Client:
+    """The request headers of one kind of client; `session_cookie`, when set, is sent on every request but the first
+    of each browser session of SESSION_REQUESTS requests (by a wrk script)."""
+
+    headers: list[str]
+    session_cookie: str | None = None
+
+
+def client_kinds(rendered) -> dict[str, Client]:
+    """The kinds of client measured. A new client sends no route cookie, so it goes through conditions and weights
+    and gets a Set-Cookie on every response (wrk keeps no cookies); a returning client sends the route cookie of the
+    80% route, as a browser does from its second request on, and the sticky rule decides; a browser session is one
+    new request followed by returning ones."""
     frontend = rendered.frontends[0]
     first_route = next(s for s in frontend.sticky_routes if s.backend == frontend.weighted.entries[0].target)
+    cookie = f"{frontend.route_cookie}={first_route.value}"
     return {
-        "new client, keep-alive": [CHROME],
-        "returning client, keep-alive": [CHROME, f"Cookie: {frontend.route_cookie}={first_route.value}"],
-        "new client, a new connection per request": [CHROME, "Connection: close"],
+        "new client, keep-alive": Client([CHROME]),
+        "returning client, keep-alive": Client([CHROME, f"Cookie: {cookie}"]),
+        f"browser sessions of {SESSION_REQUESTS} requests, keep-alive": Client([CHROME], session_cookie=cookie),
+        "new client, a new connection per request": Client([CHROME, "Connection: close"]),
     }
 
 
-def wrk(port: int, duration: int, connections: int, process: subprocess.Popen, headers: list[str]) -> tuple[float, float]:
-    """(requests per second, HAProxy CPU microseconds per request) for one bounded wrk run sending `headers`."""
+def session_script(cookie: str) -> str:
+    """A wrk script: every SESSION_REQUESTS-th request has no route cookie (a new session), the others send it."""
+    return f"""\
+local count = 0
+request = function()
+  count = count + 1
+  local headers = {{}}
+  for name, value in pairs(wrk.headers) do headers[name] = value end
+  if count % {SESSION_REQUESTS} ~= 1 then headers["Cookie"] = "{cookie}" end
+  return wrk.format(nil, nil, headers)
+end
+"""
+
+
+def wrk(port: int, duration: int, connections: int, process: subprocess.Popen, client: Client) -> tuple[float, float]:
+    """(requests per second, HAProxy CPU microseconds per request) for one bounded wrk run of `client`'s requests."""
     cpu_before = cpu_seconds(process)
-    headers = [item for header in headers for item in ("-H", header)]
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", *headers,
-                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True, timeout=duration + 30).stdout
+    args = [item for header in client.headers for item in ("-H", header)]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if client.session_cookie:
+            script.write(session_script(client.session_cookie))
+            script.flush()
+            args += ["-s", script.name]
+        out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", *args, f"http://127.0.0.1:{port}/"],
+                             capture_output=True, text=True, check=True, timeout=duration + 30).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
     if errors:
         raise SystemExit(f"wrk saw errors, the comparison is void:\n{out}")
@@ -141,11 +175,11 @@ def main() -> None:
                 wait_listening(port)
             wait_servers_up(RuntimeClient(options.admin_socket), BACKENDS)
             results = {}
-            for client, headers in client_kinds(rendered).items():
+            for client, kind in client_kinds(rendered).items():
                 plain, drover = results.setdefault(client, ([], []))
                 for _round in range(args.rounds):
-                    plain.append(wrk(plain_port, args.duration, args.connections, processes[1], headers))
-                    drover.append(wrk(drover_port, args.duration, args.connections, processes[2], headers))
+                    plain.append(wrk(plain_port, args.duration, args.connections, processes[1], kind))
+                    drover.append(wrk(drover_port, args.duration, args.connections, processes[2], kind))
                     print(f"{client}: plain {plain[-1][0]:.0f} req/s {plain[-1][1]:.2f} µs/req, "
                           f"drover {drover[-1][0]:.0f} req/s {drover[-1][1]:.2f} µs/req", flush=True)
     finally:
@@ -169,7 +203,9 @@ def main() -> None:
         f"{args.rounds} alternating rounds per kind of client, all with a Chrome user agent. A new client sends no cookie (wrk "
         f"keeps none), so every request goes through the sticky rules, the condition and the weights and gets a Set-Cookie: "
         f"the worst case. A returning client sends the route cookie of the 80% route, as a browser does from its second "
-        f"request on, so the sticky rule decides; plain roundrobin gets the same headers. HAProxy under test "
+        f"request on, so the sticky rule decides. A browser session sends no route cookie on its first request and the "
+        f"cookie on the next {SESSION_REQUESTS - 1} (a wrk script), as a browser loading a page and what it needs does: one new "
+        f"request in {SESSION_REQUESTS}. Plain roundrobin gets the same requests. HAProxy under test "
         f"runs with one thread; the {BACKENDS} backends are another HAProxy answering `http-request return`. The drover gateway has "
         f"a condition with 50% strength, map-driven weights and sticky routes. The CPU cost is the HAProxy process's CPU time per "
         f"request (less sensitive to other load on the machine than requests per second).",

@@ -94,7 +94,8 @@ def main() -> None:
             rendered = render(load_text(gateway_yaml(drover_port, ports), "bench-gateway.yml"), options)
             drover = write_files(Path(tmp, "drover"), rendered.files)
             # the keep-alive clients of dataplane.py: instructions do not depend on how connections are opened
-            clients = {kind: headers for kind, headers in client_kinds(rendered).items() if "keep-alive" in kind}
+            # (a browser session is a mix of the two, so its count is their weighted mean)
+            clients = {name: kind.headers for name, kind in client_kinds(rendered).items() if "client, keep-alive" in name}
             for client, headers in clients.items():
                 results[(client, "plain roundrobin")] = instructions_per_request(plain, plain_port, args.duration, headers, lambda: None)
                 results[(client, "drover gateway")] = instructions_per_request(
