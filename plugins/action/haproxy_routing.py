@@ -6,19 +6,18 @@
 from __future__ import annotations
 
 import os
-import re
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_cfg_scan import SECRET_DIRECTIVE
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
 from ansible_collections.drover.fleet.plugins.module_utils.render_inputs import RENDER_OPTION_NAMES, instances_from_data, render_options_from_data
 from ansible_collections.drover.fleet.plugins.module_utils.routing import DEFAULT_SLOTS
 from ansible_collections.drover.fleet.plugins.module_utils.sources import load_source
 
 MASK = "********"
-_COOKIE_KEY_LINE = re.compile(r"(dynamic-cookie-key\s+)\S+")
 # options this action takes itself; everything else in the spec goes to haproxy_config unchanged
 _RENDER_ONLY = ("artifacts", "instances", "server_state_file", "bind_address", "default_slots", "dynamic_cookie_key", "stats_bind", "render_options")
 _EXPLICIT_RENDER_OPTIONS = {"admin_socket", "server_state_file", "bind_address", "default_slots", "dynamic_cookie_key", "stats_bind"}
@@ -53,7 +52,7 @@ def mask_secrets(value, secrets: list):
     if isinstance(value, str):
         for secret in secrets:
             value = value.replace(secret, MASK)
-        return _COOKIE_KEY_LINE.sub(r"\g<1>" + MASK, value)
+        return SECRET_DIRECTIVE.sub(r"\g<1>" + MASK, value)
     return value
 
 
@@ -85,7 +84,8 @@ class ActionModule(ActionBase):
         except DroverError as exc:
             raise AnsibleActionFail(mask_secrets(str(exc), secrets)) from None
         module_args = {key: value for key, value in args.items() if key not in _RENDER_ONLY}
-        module_args.update(content=rendered.config, maps=rendered.maps)
+        # the module masks the secrets in its own output too, which the connection plugin prints raw at -vvv
+        module_args.update(content=rendered.config, maps=rendered.maps, secrets=secrets)
         module_result = self._execute_module(module_name="drover.fleet.haproxy_config", module_args=module_args, task_vars=task_vars)
         result.update(module_result)
         result["rendered_files"] = sorted(rendered.files)

@@ -13,6 +13,15 @@ import re
 from dataclasses import dataclass
 
 
+# directives whose value is a secret, kept out of every output (the value is the second group)
+SECRET_DIRECTIVE = re.compile(r"(dynamic-cookie-key\s+)(\S+)")
+
+
+def secret_values(config_text: str) -> set:
+    """The secret values written in a configuration (see SECRET_DIRECTIVE)."""
+    return {match.group(2) for match in SECRET_DIRECTIVE.finditer(config_text)}
+
+
 @dataclass(frozen=True)
 class SectionLine:
     """One line inside a section, without its comment. `serial` numbers the sections in file order."""

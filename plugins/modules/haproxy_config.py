@@ -61,6 +61,17 @@ options:
       - The complete desired content of haproxy.cfg.
     type: str
     required: true
+  secrets:
+    description:
+      - Strings in O(content) that must not appear in the module's output.
+      - Each is replaced with C(********) in everything the module returns (the diff and the echoed O(content)
+        included), so the secret stays out of the output at every verbosity, C(-vvv) too.
+      - The value of every C(dynamic-cookie-key) line, in O(content) and in the configuration it replaces, is masked
+        this way without being listed here.
+      - M(drover.fleet.haproxy_routing) passes its O(drover.fleet.haproxy_routing#module:dynamic_cookie_key) here.
+    type: list
+    elements: str
+    default: []
   maps:
     description:
       - Map files that belong with this configuration, as a dictionary of a path relative to the directory of O(path)
@@ -275,6 +286,7 @@ haproxy_message:
 from dataclasses import dataclass
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_cfg_scan import secret_values
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import (
     SERVICE_MANAGERS,
     ConfigInvalidError,
@@ -290,6 +302,8 @@ def argument_spec() -> ArgumentSpec:
         {
             "path": {"type": "path", "default": "/etc/haproxy/haproxy.cfg"},
             "content": {"type": "str", "required": True},
+            # no_log values are masked by AnsibleModule in all it returns, substrings of other values included
+            "secrets": {"type": "list", "elements": "str", "default": [], "no_log": True},
             "maps": {"type": "dict", "default": {}},
             "backup": {"type": "bool", "default": False},
             "reload": {"type": "bool", "default": True},
@@ -352,6 +366,7 @@ class ConfigManager:
         self.params = params
 
     def run(self) -> None:
+        self.mask_secret_values()
         try:
             outcome = apply_config(self.params.path, self.params.content, self.params.maps, self.params.options)
         except ConfigInvalidError as exc:
@@ -380,6 +395,18 @@ class ConfigManager:
         if self.module._diff:  # pylint: disable=protected-access
             result["diff"] = outcome.diff
         self.module.exit_json(**result)
+
+    def mask_secret_values(self) -> None:
+        """AnsibleModule masks its no_log values in all it returns: add the secret directives' values of the new
+        configuration and of the one it replaces (a key being changed shows in the diff's before)."""
+        texts = [self.params.content]
+        try:
+            with open(self.params.path, encoding="utf-8", errors="replace") as current:
+                texts.append(current.read())
+        except OSError:
+            pass  # no configuration yet
+        for text in texts:
+            self.module.no_log_values.update(secret_values(text))
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ description:
     A change of route weights only replaces the maps at runtime, with no reload.
   - The O(dynamic_cookie_key) is masked (C(********)) everywhere in the result, the diff included, so C(--diff) can show
     the configuration without the secret. Any C(dynamic-cookie-key) line of the previous configuration is masked too.
+    M(drover.fleet.haproxy_config) masks them in its own output as well, which the ssh connection plugin prints at C(-vvv).
 author:
   - drover.fleet contributors (@drover-fleet)
 extends_documentation_fragment:

@@ -6,7 +6,10 @@ nothing, diffs, and error messages."""
 from __future__ import annotations
 
 import http.client
+import json
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -104,6 +107,35 @@ def test_haproxy_config_failed_reload_is_rolled_back(env):
     assert "Address already in use" in result["haproxy_message"] and "rolled back" in result["msg"]
     assert env.config_path.read_text() == good
     assert env.serving()
+
+
+def raw_module_run(env, tmp_path, content, **extra):
+    """drover.fleet.haproxy_config run as Ansible runs it on a host: (its stdout and stderr, its result). That stdout
+    is what the ssh connection plugin prints as it is at -vvv."""
+    args = dict(config_task(env, content)["drover.fleet.haproxy_config"], _ansible_diff=True, **extra)
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    raw = subprocess.run([sys.executable, "-m", "ansible_collections.drover.fleet.plugins.modules.haproxy_config", str(args_file)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    return raw.stdout + raw.stderr, json.loads(raw.stdout)
+
+
+def test_haproxy_config_keeps_secrets_out_of_its_raw_output(env, tmp_path):
+    """No secret in the module's own output at any verbosity: a cookie key (when it is set, and when it is changed,
+    where the old one is in the diff's before), and what `secrets` names; the file keeps them, as HAProxy needs them."""
+    def sticky(key):
+        return env.config(f"\nbackend sticky\n    cookie SRV insert dynamic\n    dynamic-cookie-key {key}\n    server x 127.0.0.1:1\n"
+                          "    http-request set-header X-Token tok-3141592653\n")
+    old_key, new_key = "old-cookie-key-0123456789", "new-cookie-key-9876543210"
+    output, result = raw_module_run(env, tmp_path, sticky(old_key))
+    assert result["changed"] and not result.get("failed"), output
+    assert old_key not in output and "dynamic-cookie-key ********" in result["diff"][0]["after"]
+    assert "tok-3141592653" in output    # not named a secret
+    output, result = raw_module_run(env, tmp_path, sticky(new_key), secrets=["tok-3141592653"])
+    assert result["changed"] and not result.get("failed"), output
+    assert old_key not in output and new_key not in output and "tok-3141592653" not in output
+    assert "dynamic-cookie-key ********" in result["diff"][0]["before"] and "X-Token ********" in result["diff"][0]["after"]
+    assert f"dynamic-cookie-key {new_key}" in env.config_path.read_text()
 
 
 # -- haproxy_server --------------------------------------------------------------------------------------------------
