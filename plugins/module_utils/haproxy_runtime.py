@@ -142,11 +142,14 @@ class ServerState:
     port: int | None
     fqdn: str | None
     raw: dict = field(default_factory=dict)
+    # where health checks go when not to `port` (the server line's `port` keyword, `set server ... check-port`)
+    check_port: int | None = None
 
     @classmethod
     def from_row(cls, row: dict) -> "ServerState":
         port = row.get("srv_port", "")
         fqdn = row.get("srv_fqdn", "-")
+        check_port = row.get("srv_check_port", "0")  # 0: the checks go to the served port
         return cls(
             backend_id=int(row["be_id"]),
             backend=row["be_name"],
@@ -161,6 +164,7 @@ class ServerState:
             port=int(port) if port.isdigit() else None,
             fqdn=None if fqdn in ("-", "") else fqdn,
             raw=dict(row),
+            check_port=int(check_port) if check_port.isdigit() and int(check_port) else None,
         )
 
     @property
@@ -200,6 +204,7 @@ class ServerState:
             "state": self.state,
             "operational_state": self.operational,
             "health": self.health,
+            "check_port": self.check_port,
             "admin_state_bits": self.admin_state,
         }
 

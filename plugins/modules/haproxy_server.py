@@ -71,6 +71,13 @@ options:
     description:
       - The server's port. Without O(address), the current address is kept.
     type: int
+  check_port:
+    description:
+      - The port the server's health checks go to (C(set server <backend>/<server> check-port)), when the instance
+        answers its health check on another port than the one it serves, as a breed with several ports can.
+      - Set before the address and the state, so a slot leaving maintenance is checked on this port before it gets
+        any client.
+    type: int
   health:
     description:
       - Enable or disable the server's health checks. The server line needs C(check) for V(enabled).
@@ -110,6 +117,7 @@ EXAMPLES = r"""
     server: slot3
     address: 10.0.0.14
     port: 32768
+    check_port: 32769
     health: enabled
     state: ready
 
@@ -144,6 +152,7 @@ before:
     state: ready
     operational_state: UP
     health: enabled
+    check_port: null
     admin_state_bits: 0
 after:
   description: The server after the module ran (in check mode, the predicted state).
@@ -159,6 +168,7 @@ after:
     state: maint
     operational_state: UP
     health: enabled
+    check_port: null
     admin_state_bits: 1
 changes:
   description: The settings that differed and were (or would be) changed, in the order they are applied.
@@ -191,6 +201,7 @@ def argument_spec() -> ArgumentSpec:
             "state": {"type": "str", "choices": list(SERVER_STATES)},
             "address": {"type": "str"},
             "port": {"type": "int"},
+            "check_port": {"type": "int"},
             "health": {"type": "str", "choices": ["enabled", "disabled"]},
             "wait_for_drain": {"type": "bool", "default": False},
             "drain_timeout": {"type": "float", "default": 60.0},
@@ -210,6 +221,7 @@ class ServerParams:
     state: str | None
     address: str | None
     port: int | None
+    check_port: int | None
     health: str | None
     wait_for_drain: bool
     drain_timeout: float
@@ -221,12 +233,14 @@ class ServerParams:
     @classmethod
     def from_module(cls, module) -> "ServerParams":
         p = module.params
-        params = cls(p["backend"], p["server"], p["weight"], p["state"], p["address"], p["port"], p["health"],
+        params = cls(p["backend"], p["server"], p["weight"], p["state"], p["address"], p["port"], p["check_port"], p["health"],
                      p["wait_for_drain"], p["drain_timeout"], p["drain_poll"], p["health_timeout"], p["admin_socket"], p["timeout"])
         if params.weight is not None and not 0 <= params.weight <= 256:
             module.fail_json(msg=f"weight must be between 0 and 256; found {params.weight}")
         if params.port is not None and not 0 <= params.port <= 65535:
             module.fail_json(msg=f"port must be between 0 and 65535; found {params.port}")
+        if params.check_port is not None and not 1 <= params.check_port <= 65535:
+            module.fail_json(msg=f"check_port must be between 1 and 65535; found {params.check_port}")
         if params.wait_for_drain and params.state not in DRAINING_STATES:
             module.fail_json(msg=f"wait_for_drain needs state drain or maint; found state {params.state}")
         return params
@@ -244,11 +258,14 @@ class ServerManager:
         return self.client.server(self.params.backend, self.params.server)
 
     def compare(self, current: ServerState) -> tuple[list, dict]:
-        """The settings that differ, in apply order (address before state, so a slot is ready only once it points
-        somewhere), and the predicted `after`."""
+        """The settings that differ, in apply order (check port and address before state, so a slot is ready only once
+        it points somewhere and is checked there), and the predicted `after`."""
         p = self.params
         after = current.as_dict()
         changes = []
+        if p.check_port is not None and p.check_port != current.check_port:
+            changes.append("check_port")
+            after["check_port"] = p.check_port
         address = p.address if p.address is not None else current.address
         port = p.port if p.port is not None else current.port
         if (p.address is not None or p.port is not None) and (address != current.address or port != current.port):
@@ -273,6 +290,8 @@ class ServerManager:
         health_after = p.health if p.health is not None and current.health != "none" else current.health
         if "state" in changes and p.state == "ready" and current.state == "maint" and health_after == "enabled":
             return self._health_gated_ready(changes, current)
+        if "check_port" in changes:
+            self.client.set_check_port(p.backend, p.server, p.check_port)
         if "address" in changes:
             address = p.address if p.address is not None else current.address
             self.client.set_addr(p.backend, p.server, address, p.port if p.port is not None else current.port)
@@ -303,7 +322,8 @@ class ServerManager:
             self.client.enable_health(p.backend, p.server)
         address = p.address if p.address is not None else current.address
         port = p.port if p.port is not None else current.port
-        self.client.fill_slot(p.backend, p.server, address, port, timeout=p.health_timeout)
+        check_port = p.check_port if "check_port" in changes else None
+        self.client.fill_slot(p.backend, p.server, address, port, timeout=p.health_timeout, check_port=check_port)
         return None
 
     def run(self) -> None:

@@ -167,17 +167,38 @@ def test_haproxy_server_address_and_port_for_a_slot(env):
     assert env.runtime().server("be", "s1").port == target
 
 
+def test_haproxy_server_check_port_decides_when_a_slot_leaves_maintenance(env):
+    """A slot whose own port fails its health check still becomes ready when its checks go to a port that passes:
+    the check port is set before the slot leaves maintenance. Check mode predicts it; a second run changes nothing."""
+    env.runtime().set_state("be", "s2", "maint")
+    env.backends["s2"].healthy = False
+    healthy_port = env.backends["s1"].port
+    untouched = files_and_runtime(env)
+    check = run_playbook([server_task(env, server="s2", state="ready", check_port=healthy_port)], check=True)[0]
+    assert check["changed"] and check["changes"] == ["check_port", "state"] and check["after"]["check_port"] == healthy_port
+    assert check["before"]["check_port"] is None and files_and_runtime(env) == untouched
+    first, second = run_playbook([server_task(env, server="s2", state="ready", check_port=healthy_port, health_timeout=10)] * 2)
+    assert first["changed"] and first["changes"] == ["check_port", "state"], first
+    assert (first["after"]["state"], first["after"]["check_port"]) == ("ready", healthy_port)
+    assert not second["changed"] and second["changes"] == []
+    s2 = env.runtime().server("be", "s2")
+    assert (s2.state, s2.check_port, s2.port) == ("ready", healthy_port, env.backends["s2"].port)
+    wait_for(lambda: env.runtime().server("be", "s2").operational == "UP", 10, message="s2 UP through its check port")
+
+
 def test_haproxy_server_errors_are_clear(env):
     results = run_playbook([
         dict(server_task(env, server="ghost", state="drain"), ignore_errors=True),
         dict(server_task(env, backend="nobe", server="s1", weight=1), ignore_errors=True),
         dict(server_task(env, server="s1", weight=300), ignore_errors=True),
         dict(server_task(env, server="s1", wait_for_drain=True, state="ready"), ignore_errors=True),
+        dict(server_task(env, server="s1", check_port=0), ignore_errors=True),
     ])
     assert results[0]["failed"] and "No such server: be/ghost" in results[0]["msg"]
     assert results[1]["failed"] and "find backend" in results[1]["msg"]
     assert results[2]["failed"] and "between 0 and 256" in results[2]["msg"]
     assert results[3]["failed"] and "wait_for_drain needs state drain or maint" in results[3]["msg"]
+    assert results[4]["failed"] and "check_port must be between 1 and 65535; found 0" in results[4]["msg"]
 
 
 def test_haproxy_server_works_on_a_down_server(env):
