@@ -108,6 +108,10 @@ servers:
       description: Health checks V(enabled), V(disabled), or V(none) when the server line has no C(check).
       type: str
       sample: enabled
+    check_port:
+      description: The port health checks go to, when it is not the served port (null otherwise).
+      type: int
+      sample: 32769
     admin_state_bits:
       description: The raw C(srv_admin_state) bit mask of C(show servers state).
       type: int
