@@ -381,6 +381,43 @@ def test_a_route_backend_shared_with_a_plain_gateway_sets_the_cookie_for_the_sti
         client.close()
 
 
+def test_sticky_gateways_in_the_shared_virtual_host_frontend_keep_their_own_clients(echo, tmp_path):
+    """Two sticky gateways in the shared virtual-host frontend, both 50/50 over the same two targets (so the route
+    backends take the cookie name from the frontend): under each host a client keeps its route, each gateway has its
+    own cookie, and one gateway's cookie does not decide for the other."""
+    vhost_port = free_port()
+    targets = [echo.ports["x1"], echo.ports["x2"]]
+    shop = external_gateway(targets, [50, 50], name="shop", port=free_port(), sticky="route")
+    shop.virtual_hosts = ["shop.example.com"]
+    blog = external_gateway(targets, [50, 50], name="blog", port=free_port(), sticky="route")
+    blog.virtual_hosts = ["blog.example.com"]
+    with running(standalone(shop, blog), tmp_path, virtual_hosts_bind=f"127.0.0.1:{vhost_port}"):
+        cookie_names, on_x1 = {}, {}
+        hosts = ("shop.example.com", "blog.example.com")
+        for host in hosts:
+            clients = [Client(vhost_port, headers={"Host": host}) for _n in range(30)]
+            first = [client.get().backend for client in clients]
+            assert set(first) == {"x1", "x2"}
+            [cookie_names[host]] = {name for client in clients for name in client.cookies}
+            for _n in range(5):
+                assert [client.get().backend for client in clients] == first
+            on_x1[host] = next(dict(client.cookies) for client, backend in zip(clients, first) if backend == "x1")
+            for client in clients:
+                client.close()
+        assert cookie_names[hosts[0]] != cookie_names[hosts[1]]
+        # a client held on x1 by one gateway is routed under the other host by that gateway's weights, and gets its
+        # cookie (both directions: the gateways' rules follow each other in the frontend, in an order set by their ports)
+        for host, other in (hosts, hosts[::-1]):
+            landed = []
+            for _n in range(40):
+                client = Client(vhost_port, headers={"Host": host})
+                client.cookies = dict(on_x1[other])
+                landed.append(client.get().backend)
+                assert set(client.cookies) == set(cookie_names.values())
+                client.close()
+            assert set(landed) == {"x1", "x2"}
+
+
 def test_sticky_instance_keeps_each_client_on_its_server(echo, tmp_path):
     port = free_port()
     artifacts = sava(sticky="instance", strength=None, weights=(100, 0), port=port)
