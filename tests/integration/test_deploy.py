@@ -109,6 +109,9 @@ class Fleet:
     def inspect(self, host_name: str, container: str) -> dict:
         return json.loads(self.sh(self.state.host(host_name), f"podman inspect {container}"))[0]
 
+    def kill(self, host_name: str, container: str) -> None:
+        self.sh(self.state.host(host_name), f"podman kill {container}")
+
     def haproxy_files(self) -> dict:
         listing = self.sh(self.lb, "cd /etc/haproxy && find . -maxdepth 2 -name '*.cfg' -o -maxdepth 2 -name '*.map' | sort")
         return {name: self.sh(self.lb, f"cat /etc/haproxy/{name}") for name in listing.split()}
@@ -182,6 +185,11 @@ class PlaybookRun:
     @property
     def changed(self) -> dict:
         return {host: stats["changed"] for host, stats in self.data["stats"].items()}
+
+    def changed_tasks(self, host: str) -> list:
+        """The names of the tasks that changed something on `host`, in order."""
+        return [task["task"]["name"] for play in self.data["plays"] for task in play["tasks"]
+                if task["hosts"].get(host, {}).get("changed")]
 
     def results(self, task_name: str) -> list:
         """Every host result of the tasks whose name contains `task_name`."""
@@ -315,6 +323,12 @@ class Traffic(threading.Thread):
 
 def test_killed_instance_leaves_rotation_through_its_health_check_without_failed_requests(fleet, deployed):
     assert deployed.changed["lb1"] > 0
+    killed_instance_leaves_rotation(fleet)
+
+
+def killed_instance_leaves_rotation(fleet: Fleet) -> None:
+    """A killed instance leaves rotation through its health check with no failed request (L7 retries); the next
+    deploy (the 50/50 blueprint) restarts it and its slot comes back. Shared with the docker path."""
     victim = f"{OLD_PREFIX}1"
     host = fleet.state.host(fleet.drover_containers()[victim]["host"])
     backend_row = fleet.server_of(victim)
@@ -324,7 +338,7 @@ def test_killed_instance_leaves_rotation_through_its_health_check_without_failed
     try:
         wait_for(lambda: len(traffic.answers) > 50, timeout=30, message="traffic flowing")
         assert any(answer[2] == victim for answer in traffic.answers), "the victim served before it was killed"
-        fleet.sh(host, f"podman kill {victim}")
+        fleet.kill(host.name, victim)
         wait_for(lambda: fleet.stats()[key]["status"].startswith("DOWN"), timeout=30, message=f"{key} DOWN")
         after = len(traffic.answers)
         wait_for(lambda: len(traffic.answers) > after + 100, timeout=30, message="traffic after the kill")
@@ -333,14 +347,18 @@ def test_killed_instance_leaves_rotation_through_its_health_check_without_failed
     assert traffic.failures == []
     # a second run restarts the container; its health check brings the slot back
     healed = fleet.playbook("deploy", "half")
-    assert healed.changed[host.name] == 1
+    assert healed.changed[host.name] == 1, healed.changed_tasks(host.name)
     wait_for(lambda: fleet.stats()[key]["status"] == "UP", timeout=30, message=f"{key} UP again")
 
 
 def test_scaling_inside_the_slot_range_does_not_reload(fleet, deployed):
-    """2 -> 3 instances fills a free slot at runtime (health-gated), 3 -> 2 drains and frees it: the master's reload
-    counter does not move, and no request fails meanwhile."""
     assert deployed.changed["lb1"] > 0
+    scaling_inside_the_slot_range(fleet)
+
+
+def scaling_inside_the_slot_range(fleet: Fleet) -> None:
+    """2 -> 3 instances fills a free slot at runtime (health-gated), 3 -> 2 drains and frees it: the master's reload
+    counter does not move, and no request fails meanwhile. Starts from the 50/50 blueprint; shared with docker."""
     added = f"{OLD_PREFIX}3"
     reloads = fleet.reloads()
     traffic = Traffic(fleet)
@@ -380,6 +398,12 @@ def sticky_cookie_for(fleet: Fleet, instance: str) -> str:
 
 def test_scale_in_drains_first_keeping_sticky_clients(fleet, deployed):
     assert deployed.changed["lb1"] > 0
+    scale_in_drains_first(fleet)
+
+
+def scale_in_drains_first(fleet: Fleet) -> None:
+    """2 -> 1 instance: the leaving one drains (new clients never reach it, a sticky client and a request in flight
+    still do), then it is removed and the sticky client lands on the one that stays. Shared with docker."""
     leaving, staying = f"{OLD_PREFIX}2", f"{OLD_PREFIX}1"
     item = fleet.drover_containers()[leaving]
     port = fleet.inspect(item["host"], leaving)["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostPort"]

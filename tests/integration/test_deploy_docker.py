@@ -4,7 +4,8 @@
 A lab of its own (lb1, app1, app2) on a /24 and bridge of its own, without the podman demo images; the test starts
 dockerd inside each app host (tests/lab_docker.py) and imports the demo image into it. Then the deploy playbook runs
 the canary blueprint with community.docker, real HTTP traffic goes through HAProxy on lb1, a second run changes
-nothing, undeploy removes the containers, and the teardown leaves neither process, mount, cgroup, namespace nor
+nothing, a killed container leaves rotation and comes back, scaling inside the slot range needs no reload, a scale-in
+drains first (the same scenarios as the podman path, from test_deploy), undeploy removes the containers, and the teardown leaves neither process, mount, cgroup, namespace nor
 iptables rule behind, and the machine's iptables as they were.
 """
 
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.drover.fleet.tests.integration.test_deploy import OLD, OLD_PREFIX, Fleet
+from ansible_collections.drover.fleet.tests.integration.test_deploy import (
+    OLD, OLD_PREFIX, Fleet, killed_instance_leaves_rotation, scale_in_drains_first, scaling_inside_the_slot_range,
+)
 from ansible_collections.drover.fleet.tests.integration.test_lab import free_lab_network
 from ansible_collections.drover.fleet.tests.lab_docker import DockerDaemon, import_demo_images, start_dockerd, stop_dockerd
 from drover_cli.demo_image import build_demo_image
@@ -74,6 +77,9 @@ class DockerFleet(Fleet):
 
     def inspect(self, host_name: str, container: str) -> dict:
         return json.loads(self.daemons[host_name].docker("inspect", container))[0]
+
+    def kill(self, host_name: str, container: str) -> None:
+        self.daemons[host_name].docker("kill", container)
 
 
 @pytest.fixture(scope="module")
@@ -154,10 +160,26 @@ def test_second_run_changes_nothing(fleet, deployed):
     assert {name: item["id"] for name, item in fleet.drover_containers().items()} == ids
 
 
+def test_killed_docker_instance_leaves_rotation_without_failed_requests(fleet, deployed):
+    assert deployed.changed["lb1"] > 0
+    killed_instance_leaves_rotation(fleet)
+
+
+def test_scaling_docker_instances_inside_the_slot_range_does_not_reload(fleet, deployed):
+    assert deployed.changed["lb1"] > 0
+    scaling_inside_the_slot_range(fleet)
+
+
+def test_docker_scale_in_drains_first_keeping_sticky_clients(fleet, deployed):
+    assert deployed.changed["lb1"] > 0
+    scale_in_drains_first(fleet)
+
+
 def test_undeploy_removes_the_docker_containers(fleet, deployed):
     assert deployed.changed["lb1"] > 0
+    hosts = {item["host"] for item in fleet.drover_containers().values()}
     run = fleet.playbook("undeploy", "canary")
-    assert run.changed["lb1"] > 0 and run.changed["app1"] > 0 and run.changed["app2"] > 0
+    assert run.changed["lb1"] > 0 and hosts and all(run.changed[host] > 0 for host in hosts), (hosts, run.changed)
     assert fleet.labelled("canary") == {}
     assert fleet.containers() == {}
     with pytest.raises(OSError):
