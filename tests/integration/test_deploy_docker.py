@@ -5,8 +5,9 @@ A lab of its own (lb1, app1, app2) on a /24 and bridge of its own, without the p
 dockerd inside each app host (tests/lab_docker.py) and imports the demo image into it. Then the deploy playbook runs
 the canary blueprint with community.docker, real HTTP traffic goes through HAProxy on lb1, a second run changes
 nothing, a killed container leaves rotation and comes back, scaling inside the slot range needs no reload, a scale-in
-drains first (the same scenarios as the podman path, from test_deploy), undeploy removes the containers, and the teardown leaves neither process, mount, cgroup, namespace nor
-iptables rule behind, and the machine's iptables as they were.
+drains first (the same scenarios as the podman path, from test_deploy), undeploy removes the containers, and the
+teardown leaves neither process, mount, cgroup, namespace nor iptables rule behind, and the machine's iptables as
+they were.
 """
 
 from __future__ import annotations
