@@ -347,31 +347,30 @@ class _RuleWriter:
         Each rule also asks for a live server (`live_acl`). A request whose draw names a route without one is drawn
         again once, so it lands on the live routes in proportion to their weights; when that draw fails too, it goes
         to the first live route that holds the map's first or last range (a route with a weight, never one with 0).
-        Behind a condition with its own draw the pick is made once (a second attempt would draw the condition
-        again), and a route without a live server gets its share as a 503."""
+        Behind a condition with its own draw, the second attempt asks for the pick's variable instead of the condition
+        (the first attempt set it only when the condition held, and repeating the condition would draw it again); a
+        condition without a draw is repeated, it decides the same way."""
         terms = self.condition(rule, list(extra))
         targets = list(dict.fromkeys(entry.target for entry in weighted.entries))
         if " or " in terms or not targets:
             return [self.use_backend(rule, f"%[{lookup}]", extra)]
         var = weighted.result_var
-        healthy = "rand(" not in terms
+        again = f"{{ var({var}) -m found }}" if "rand(" in terms else terms
 
-        def rules(draw: str, keep: bool) -> list[str]:
+        def rules(condition: str, draw: str, keep: bool) -> list[str]:
             found = []
             for index, target in enumerate(targets):
-                live = f" {live_acl(target)}" if healthy else ""
+                live = f" {live_acl(target)}"
                 if index == 0 or not keep:
                     chosen = f"{{ {draw},set-var({var}) -m str {target} }}" if keep else f"{{ {draw} -m str {target} }}"
-                    found.append(f"use_backend {target} if {' '.join(part for part in (terms, chosen) if part)}{live}")
+                    found.append(f"use_backend {target} if {' '.join(part for part in (condition, chosen) if part)}{live}")
                 else:
                     found.append(f"use_backend {target} if {{ var({var}) -m str {target} }}{live}")
             return found
 
-        lines = rules(lookup, keep=True)
-        if healthy:
-            lines += rules(lookup, keep=True)
-            for probe in (0, PICK_RANGE - 1):
-                lines += rules(lookup.replace(f"rand({PICK_RANGE})", f"int({probe})", 1), keep=False)
+        lines = rules(terms, lookup, keep=True) + rules(again, lookup, keep=True)
+        for probe in (0, PICK_RANGE - 1):
+            lines += rules(again, lookup.replace(f"rand({PICK_RANGE})", f"int({probe})", 1), keep=False)
         return lines
 
 

@@ -183,6 +183,31 @@ def test_outer_condition_to_a_cluster_then_the_cluster_decides(echo, tmp_path):
         assert_split(shares(send_requests(port, 6000)), {"x1": 35.0, "x2": 15.0, "x3": 50.0}, 2.0)
 
 
+def test_a_pick_behind_a_condition_with_its_own_draw_passes_over_a_dead_route(echo, tmp_path):
+    """`has cookie beta` at 50% sends a request to cluster shop (70/30 inside); the other half go to the gateway's
+    weights (shop:1 35, shop:2 15, search 50): 52.5/22.5/25. With shop:1 in maintenance, a draw that names it is
+    drawn again (the second attempt asks for the pick's variable, so the condition's strength is not drawn twice),
+    then the map's ends are tried, and no request gets a 503. Inside shop everything reaches shop:2 (50%); the
+    gateway's weights give shop:2 15 + 0.35 x 15 and search the rest, its last range included: 60.1/39.9."""
+    blueprint = two_clusters(inner_condition=False)
+    port = free_port()
+    blueprint.gateways[0].port.number = port
+    blueprint.gateways[0].routes[0] = route("shop/web", 50, "has cookie beta", 50)
+    instances = {"store/shop/shop:1": [Instance(1, "127.0.0.1", echo.ports["x1"])],
+                 "store/shop/shop:2": [Instance(1, "127.0.0.1", echo.ports["x2"])],
+                 "store/search/search:1": [Instance(1, "127.0.0.1", echo.ports["x3"])]}
+    with running(standalone(blueprints=[blueprint]), tmp_path, instances) as (proxy, rendered):
+        assert "-m found } { rand(10000),map_int(" in rendered.config
+        beta = {"Cookie": "beta=1"}
+        assert_split(shares(send_requests(port, 8000, beta)), {"x1": 52.5, "x2": 22.5, "x3": 25.0}, 2.0)
+        admin = RuntimeClient(proxy.admin_socket)
+        shop1 = next(b.name for b in rendered.backends if b.target == "store/shop/shop:1")
+        admin.set_state(shop1, "slot1", "maint")
+        observed = send_requests(port, 8000, beta)
+        assert None not in observed, observed
+        assert_split(shares(observed), {"x2": 60.1, "x3": 39.9}, 2.0)
+
+
 def test_a_condition_with_alternatives_draws_its_strength_once(echo, tmp_path):
     """`user-agent == Chrome or has cookie beta` at 50%, used by one rule: it is written as alternatives that exclude
     each other, each behind its own draw (`R chrome or R beta !chrome`). A request that matches both alternatives
