@@ -152,14 +152,23 @@ def test_condition_with_full_strength_takes_every_match(echo, tmp_path):
         assert shares(send_requests(port, 500, {"User-Agent": CHROME}), VERSION) == {"1.1.0": 100.0}
 
 
-def test_cluster_conditions_behind_a_weighted_choice(echo, tmp_path):
-    """50% shop / 50% search at the gateway; inside shop, X-Beta goes to shop:2, the rest 70/30: one frontend, two steps."""
-    blueprint = two_clusters(inner_condition=True)
+def two_clusters_on(echo, inner_condition: bool, shop_route=None):
+    """The two-cluster blueprint on a free port, its gateway's route to shop replaced by `shop_route` if given, and
+    its instances on the echo servers: shop:1 on x1, shop:2 on x2, search:1 on x3."""
+    blueprint = two_clusters(inner_condition=inner_condition)
     port = free_port()
     blueprint.gateways[0].port.number = port
+    if shop_route is not None:
+        blueprint.gateways[0].routes[0] = shop_route
     instances = {"store/shop/shop:1": [Instance(1, "127.0.0.1", echo.ports["x1"])],
                  "store/shop/shop:2": [Instance(1, "127.0.0.1", echo.ports["x2"])],
                  "store/search/search:1": [Instance(1, "127.0.0.1", echo.ports["x3"])]}
+    return blueprint, port, instances
+
+
+def test_cluster_conditions_behind_a_weighted_choice(echo, tmp_path):
+    """50% shop / 50% search at the gateway; inside shop, X-Beta goes to shop:2, the rest 70/30: one frontend, two steps."""
+    blueprint, port, instances = two_clusters_on(echo, inner_condition=True)
     with running(standalone(blueprints=[blueprint]), tmp_path, instances) as (_files, rendered):
         assert len(rendered.frontends) == 1 and rendered.frontends[0].stages
         plain = shares(send_requests(port, 8000))
@@ -170,13 +179,7 @@ def test_cluster_conditions_behind_a_weighted_choice(echo, tmp_path):
 
 def test_outer_condition_to_a_cluster_then_the_cluster_decides(echo, tmp_path):
     """`has cookie beta` sends the request to cluster shop (100%); inside shop, X-Beta picks shop:2, else 70/30."""
-    blueprint = two_clusters(inner_condition=True)
-    port = free_port()
-    blueprint.gateways[0].port.number = port
-    blueprint.gateways[0].routes[0] = route("shop/web", 50, "has cookie beta", 100)
-    instances = {"store/shop/shop:1": [Instance(1, "127.0.0.1", echo.ports["x1"])],
-                 "store/shop/shop:2": [Instance(1, "127.0.0.1", echo.ports["x2"])],
-                 "store/search/search:1": [Instance(1, "127.0.0.1", echo.ports["x3"])]}
+    blueprint, port, instances = two_clusters_on(echo, inner_condition=True, shop_route=route("shop/web", 50, "has cookie beta", 100))
     with running(standalone(blueprints=[blueprint]), tmp_path, instances):
         assert shares(send_requests(port, 300, {"Cookie": "beta=1", "X-Beta": "1"})) == {"x2": 100.0}
         assert_split(shares(send_requests(port, 6000, {"Cookie": "beta=1"})), {"x1": 70.0, "x2": 30.0}, 2.0)
@@ -189,13 +192,7 @@ def test_a_pick_behind_a_condition_with_its_own_draw_passes_over_a_dead_route(ec
     drawn again (the second attempt asks for the pick's variable, so the condition's strength is not drawn twice),
     then the map's ends are tried, and no request gets a 503. Inside shop everything reaches shop:2 (50%); the
     gateway's weights give shop:2 15 + 0.35 x 15 and search the rest, its last range included: 60.1/39.9."""
-    blueprint = two_clusters(inner_condition=False)
-    port = free_port()
-    blueprint.gateways[0].port.number = port
-    blueprint.gateways[0].routes[0] = route("shop/web", 50, "has cookie beta", 50)
-    instances = {"store/shop/shop:1": [Instance(1, "127.0.0.1", echo.ports["x1"])],
-                 "store/shop/shop:2": [Instance(1, "127.0.0.1", echo.ports["x2"])],
-                 "store/search/search:1": [Instance(1, "127.0.0.1", echo.ports["x3"])]}
+    blueprint, port, instances = two_clusters_on(echo, inner_condition=False, shop_route=route("shop/web", 50, "has cookie beta", 50))
     with running(standalone(blueprints=[blueprint]), tmp_path, instances) as (proxy, rendered):
         assert "-m found } { rand(10000),map_int(" in rendered.config
         beta = {"Cookie": "beta=1"}
