@@ -9,8 +9,8 @@ In short, under an exclusive lock (fcntl.flock on `<state_dir>/lock`):
 1. the candidate haproxy.cfg and its maps are checked with the real `haproxy -c` (candidate maps in a temp dir),
    then by the pre-flight checks `haproxy -c` cannot do (haproxy_preflight: listeners that cannot bind, chroot);
 2. nothing differs from the files on disk -> nothing is written and nothing reloads;
-3. only maps differ -> the map files are written atomically and the running HAProxy gets them through
-   `prepare map` / `add map @<ver>` / `commit map`, with no reload;
+3. only maps (or ACL pattern files, `*.acl`) differ -> the files are written atomically and the running HAProxy gets
+   them through `prepare map` / `add map @<ver>` / `commit map` (`... acl` for ACL files), with no reload;
 4. haproxy.cfg differs only in slot server lines (an instance added to or removed from a pre-declared slot, see
    haproxy_slot_changes) and HAProxy runs with no reload pending -> the runtime API fills the slots (health-gated),
    updates the maps, frees the slots, and then haproxy.cfg is written as the live configuration, with no reload;
@@ -53,6 +53,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime impor
     RuntimeClient,
     maps_for_file,
     parse_map_text,
+    pattern_kind,
 )
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_slot_changes import (
     InstancesNotHealthyError,
@@ -706,19 +707,22 @@ def _sync_runtime_maps(options: ReloadOptions, maps: dict, config_dir: str, conf
     if client is None:
         result.warnings.append("no runtime socket answers: map files are written, the running HAProxy is not updated")
         return
-    loaded = client.show_maps()
+    loaded: dict = {}
     for rel, text in sorted(maps.items()):
-        infos = maps_for_file(loaded, os.path.join(config_dir, rel), base)
+        kind = pattern_kind(rel)
+        if kind not in loaded:
+            loaded[kind] = client.show_maps(kind)
+        infos = maps_for_file(loaded[kind], os.path.join(config_dir, rel), base)
         if not infos:
-            result.warnings.append(f"map {rel} is not loaded by the running HAProxy: written to disk only")
+            result.warnings.append(f"{kind} {rel} is not loaded by the running HAProxy: written to disk only")
             continue
         desired = parse_map_text(text)
         for info in infos:
-            if client.show_map(info.ref) == desired:
+            if client.show_map(info.ref, kind=kind) == desired:
                 continue
             update = {"map": rel, "id": info.ref, "entries": len(desired)}
             if not check_mode:
-                update["version"] = client.replace_map(info.ref, desired)
+                update["version"] = client.replace_map(info.ref, desired, kind=kind)
             result.runtime_map_updates.append(update)
 
 

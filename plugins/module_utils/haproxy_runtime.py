@@ -209,6 +209,15 @@ class ServerState:
         }
 
 
+# the two kinds of pattern reference the runtime API manages: maps, and ACL pattern files (`-f <file>`)
+MAP, ACL = "map", "acl"
+
+
+def pattern_kind(path: str) -> str:
+    """Files named `*.acl` next to haproxy.cfg are ACL pattern files; the others are maps."""
+    return ACL if path.endswith(".acl") else MAP
+
+
 @dataclass
 class MapInfo:
     """One map from `show map`: its id (use `#<id>` in commands), file and versions."""
@@ -591,69 +600,78 @@ class RuntimeClient(_SocketClient):
                 raise DrainTimeoutError(backend, server, timeout, sessions, queue)
             time.sleep(min(poll, max(deadline - now, 0.0)))
 
-    # -- maps ------------------------------------------------------------------------------------------------------
+    # -- maps and ACL files ----------------------------------------------------------------------------------------
+    # An ACL pattern file (`-f <file>` in an ACL) is managed like a map whose entries have no value: the commands
+    # differ in one word (`show acl`, `prepare acl`, ...), and `add acl` takes one pattern per command (no payload).
 
-    def show_maps(self) -> list[MapInfo]:
-        answer = self.command("show map")
+    def show_maps(self, kind: str = MAP) -> list[MapInfo]:
+        answer = self.command(f"show {kind}")
         if not answer.startswith("# id"):
-            raise RuntimeApiError("show map", answer or "empty answer")
+            raise RuntimeApiError(f"show {kind}", answer or "empty answer")
         return parse_map_list(answer)
 
-    def show_map(self, map_ref: str | None = None, version: int | None = None):
-        """Without a map: the list of maps (MapInfo). With a map (`#<id>` or its file): its (key, value) entries."""
+    def show_map(self, map_ref: str | None = None, version: int | None = None, kind: str = MAP):
+        """Without a map: the list of maps (MapInfo). With a map (`#<id>` or its file): its (key, value) entries
+        (an ACL file's patterns come as (pattern, ""))."""
         if map_ref is None:
-            return self.show_maps()
-        command = "show map " + (f"@{int(version)} " if version is not None else "") + cli_escape(map_ref)
+            return self.show_maps(kind)
+        command = f"show {kind} " + (f"@{int(version)} " if version is not None else "") + cli_escape(map_ref)
         answer = self.command(command)
-        if answer.startswith("Unknown map") or answer.startswith("Missing"):
+        if answer.startswith(("Unknown map", "Unknown ACL", "Missing")):
             raise RuntimeApiError(command, answer)
         return parse_map_entries(answer)
 
-    def find_map(self, path: str, base_dir: str | None = None) -> MapInfo | None:
+    def find_map(self, path: str, base_dir: str | None = None, kind: str = MAP) -> MapInfo | None:
         """The loaded map whose file is `path`. Relative names HAProxy shows are read relative to `base_dir`."""
-        found = maps_for_file(self.show_maps(), path, base_dir)
+        found = maps_for_file(self.show_maps(kind), path, base_dir)
         return found[0] if found else None
 
     def set_map(self, map_ref: str, key: str, value: str) -> None:
         self.execute(f"set map {cli_escape(map_ref)} {cli_escape(key)} {cli_escape(value)}")
 
-    def prepare_map(self, map_ref: str) -> int:
-        command = f"prepare map {cli_escape(map_ref)}"
+    def prepare_map(self, map_ref: str, kind: str = MAP) -> int:
+        command = f"prepare {kind} {cli_escape(map_ref)}"
         answer = self.command(command)
         match = re.search(r"New version created:\s*(\d+)", answer)
         if not match:
             raise RuntimeApiError(command, answer or "empty answer")
         return int(match.group(1))
 
-    def add_map(self, map_ref: str, entries, version: int | None = None) -> int:
-        """Add (key, value) entries, several per command through the `<<` payload; returns how many were added."""
+    def add_map(self, map_ref: str, entries, version: int | None = None, kind: str = MAP) -> int:
+        """Add (key, value) entries, several per command through the `<<` payload (one per command for an ACL file,
+        whose entries are (pattern, "")); returns how many were added."""
         target = (f"@{int(version)} " if version is not None else "") + cli_escape(map_ref)
         batch: list[str] = []
         size = 0
         added = 0
         for key, value in entries:
             key, value = str(key), str(value)
-            if not key or any(ch.isspace() for ch in key) or "\n" in value or "\r" in value:
-                raise DroverError(f"map entry cannot be sent: key {key!r}, value {value!r} (no whitespace in keys, no line breaks)")
+            if not key or any(ch.isspace() for ch in key) or "\n" in value or "\r" in value or (kind == ACL and value):
+                raise DroverError(f"{kind} entry cannot be sent: key {key!r}, value {value!r} (no whitespace in keys, no line "
+                                  "breaks, no value in an ACL file)")
+            added += 1
+            if kind == ACL:
+                self.execute(f"add acl {target} {cli_escape(key)}")
+                continue
             line = f"{key} {value}".rstrip() if value else key
             if batch and size + len(line) + 1 > MAX_PAYLOAD_BYTES:
                 self.execute(f"add map {target}", payload="\n".join(batch))
                 batch, size = [], 0
             batch.append(line)
             size += len(line) + 1
-            added += 1
         if batch:
             self.execute(f"add map {target}", payload="\n".join(batch))
         return added
 
-    def commit_map(self, map_ref: str, version: int) -> None:
-        self.execute(f"commit map @{int(version)} {cli_escape(map_ref)}")
+    def commit_map(self, map_ref: str, version: int, kind: str = MAP) -> None:
+        self.execute(f"commit {kind} @{int(version)} {cli_escape(map_ref)}")
 
-    def replace_map(self, map_ref: str, entries) -> int:
-        """Replace a whole map atomically: prepare a version, fill it, commit it. Returns the committed version."""
-        version = self.prepare_map(map_ref)
-        self.add_map(map_ref, list(entries), version=version)
-        self.commit_map(map_ref, version)
+    def replace_map(self, map_ref: str, entries, kind: str = MAP) -> int:
+        """Replace a whole map (or ACL file) atomically: prepare a version, fill it, commit it. Returns the committed
+        version."""
+        version = self.prepare_map(map_ref, kind)
+        self.add_map(map_ref, list(entries), version=version, kind=kind)
+        self.commit_map(map_ref, version, kind)
         return version
 
 

@@ -15,7 +15,8 @@ description:
   - Validates the candidate configuration with the real C(haproxy -c) before anything reaches the live path.
   - Writes haproxy.cfg and map files atomically (temp file, then rename), optionally keeping a backup.
   - When only map files differ (route weights live in maps), writes them and replaces the running maps through the runtime
-    API (C(prepare map), C(add map @<version>), C(commit map)). HAProxy does not reload.
+    API (C(prepare map), C(add map @<version>), C(commit map)). HAProxy does not reload. ACL pattern files (C(*.acl)) are
+    replaced the same way (C(prepare acl), C(add acl), C(commit acl)).
   - When haproxy.cfg differs only in the address, port or C(disabled) flag of C(server) lines (an instance added to or
     removed from a pre-declared slot), and HAProxy runs with no reload pending, the running HAProxy gets the change
     through the runtime API and does not reload. A slot that becomes filled is health-gated (C(MAINT), address,
@@ -78,6 +79,8 @@ options:
         to the complete file content (one C(key value) per line).
       - Reference them from haproxy.cfg with the same relative path and C(default-path config), for example
         C(map_int(maps/routes.map)), so that validation and runtime updates find them.
+      - A file whose name ends in C(.acl) is an ACL pattern file (one pattern per line), used as C(-f maps/<name>.acl) in
+        an ACL.
     type: dict
     default: {}
   backup:

@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from ansible_collections.drover.fleet.tests.haproxy_instance import run_playbook
-from ansible_collections.drover.fleet.tests.helpers import wait_for
+from ansible_collections.drover.fleet.tests.helpers import free_port, port_is_open, wait_for
 
 pytestmark = pytest.mark.haproxy
 
@@ -82,6 +82,39 @@ def test_haproxy_config_map_only_change_has_no_reload(env):
     runtime = env.runtime()
     assert runtime.show_map(runtime.show_maps()[0].ref) == [("web", "green")]
     assert env.master().show_proc().reloads == reloads and env.config_path.stat().st_mtime_ns == mtime
+
+
+def test_haproxy_config_acl_file_change_has_no_reload(env):
+    """An ACL pattern file (`*.acl`, used with `-f`) is replaced at runtime like a map: `prepare`/`add`/`commit acl`."""
+    port = free_port()
+    extra = (f"\nfrontend chance\n    bind 127.0.0.1:{port}\n"
+             "    http-request return status 200 content-type text/plain string in if { rand(100) -m int -f maps/chance.acl }\n"
+             "    http-request return status 200 content-type text/plain string out\n")
+    content = env.config(extra)
+
+    def answers():
+        found = set()
+        for _request in range(50):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/")
+            found.add(connection.getresponse().read().decode())
+            connection.close()
+        return found
+
+    run_playbook([config_task(env, content, {ROUTES: "web blue\n", "maps/chance.acl": "0:99\n"})])
+    wait_for(lambda: port_is_open(port), 10, message="the new frontend")
+    assert answers() == {"in"}
+    reloads = env.master().show_proc().reloads
+    check = run_playbook([config_task(env, content, {ROUTES: "web blue\n", "maps/chance.acl": ""})], check=True)[0]
+    assert check["changed"] and not check["reloaded"] and [u["map"] for u in check["runtime_map_updates"]] == ["maps/chance.acl"]
+    assert answers() == {"in"}
+    first, second = run_playbook([config_task(env, content, {ROUTES: "web blue\n", "maps/chance.acl": ""})] * 2)
+    assert first["changed"] and not first["reloaded"] and first["maps_changed"] == ["maps/chance.acl"]
+    assert [(u["map"], u["entries"]) for u in first["runtime_map_updates"]] == [("maps/chance.acl", 0)]
+    assert not second["changed"] and second["runtime_map_updates"] == []
+    assert answers() == {"out"} and env.master().show_proc().reloads == reloads
+    run_playbook([config_task(env, content, {ROUTES: "web blue\n", "maps/chance.acl": "0:99\n"})])
+    assert answers() == {"in"} and env.master().show_proc().reloads == reloads
 
 
 def test_haproxy_config_invalid_config_fails_and_changes_nothing(env):
