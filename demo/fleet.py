@@ -1,5 +1,6 @@
 """The main demo (`make demo`): a lab fleet of one load balancer and four app hosts, the demo canary blueprint
-deployed with Ansible, real traffic through the load balancer, then a 50/50 weight shift applied at runtime.
+deployed with Ansible, real traffic through the load balancer, then a 50/50 weight shift and a stronger condition
+applied at runtime.
 
 Every step runs what a user runs: `drover lab up`, `ansible-playbook playbooks/deploy.yml`, `playbooks/gateway.yml`.
 The lab stays up at the end so that you can look around; `make lab-down` removes it.
@@ -81,10 +82,11 @@ def main() -> int:
     first, kept = sticky_client(lb.address, port, USER_AGENTS["Firefox"], 30)
     print(f"\nsticky route: a client first served by {first} sent its cookie back 30 times and got {dict(kept)}")
 
-    step("Shifting the weights to 50/50 at runtime with playbooks/gateway.yml")
+    step("Shifting the weights to 50/50 and Chrome's condition strength to 80% at runtime with playbooks/gateway.yml")
     before = reload_count(lab.inventory)
     with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="demo-50-50-", delete=False) as shifted:
-        shifted.write(BLUEPRINT.read_text().replace("weight: 90%", "weight: 50%").replace("weight: 10%", "weight: 50%"))
+        shifted.write(BLUEPRINT.read_text().replace("weight: 90%", "weight: 50%").replace("weight: 10%", "weight: 50%")
+                      .replace("condition_strength: 50%", "condition_strength: 80%"))
     try:
         ansible_playbook("gateway.yml", "-e", f"drover_blueprint={shifted.name}")
         shifted_gateway = explain(load_paths([shifted.name]))[0]
@@ -93,9 +95,11 @@ def main() -> int:
     after = reload_count(lab.inventory)
     print(f"HAProxy reloads before the shift: {before}, after: {after} ({'no reload' if after == before else 'RELOADED'})")
     if after != before:
-        raise DemoError("a weight shift must not reload HAProxy")
-    print_split("Firefox users after the shift", observed_split(lb.address, port, USER_AGENTS["Firefox"], REQUESTS),
-                expected_split(shifted_gateway, set(), version_of))
+        raise DemoError("a change of weights and strengths must not reload HAProxy")
+    for name, agent in USER_AGENTS.items():
+        matched = {"user-agent == Chrome"} if name == "Chrome" else set()
+        print_split(f"{name} users after the shift", observed_split(lb.address, port, agent, REQUESTS),
+                    expected_split(shifted_gateway, matched, version_of))
 
     step(f"Done in {time.monotonic() - started:.0f} s. Look around:")
     print(f"  .venv/bin/drover status --host {lb.name} -i {os.path.relpath(lab.inventory, REPO)}   # gateways, routes, servers")

@@ -14,9 +14,9 @@ author:
 description:
   - Renders C(haproxy.cfg) for the gateways of a blueprint or of standalone gateways, with one frontend per gateway,
     one backend per route target, scaling slots and health checks.
-  - Route weights are not in C(haproxy.cfg) but in map files beside it, so weights change at runtime without a
-    reload. Use P(drover.fleet.to_haproxy_maps#filter) for those files, or the C(drover.fleet.haproxy_routing)
-    action, which renders and applies both.
+  - Route weights are not in C(haproxy.cfg) but in map files beside it, and condition strengths in ACL files beside
+    it, so both change at runtime without a reload. Use P(drover.fleet.to_haproxy_maps#filter) for those files, or
+    the C(drover.fleet.haproxy_routing) action, which renders and applies both.
 options:
   _input:
     description:
@@ -61,7 +61,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.sources import load_s
 
 
 def render_files(source, options=None, instances=None) -> dict:
-    """All rendered files by relative path ("haproxy.cfg", "maps/<name>.map")."""
+    """All rendered files by relative path ("haproxy.cfg", "maps/<name>.map", "maps/<frontend>.<condition>.acl")."""
     if options is not None and not isinstance(options, dict):
         raise AnsibleFilterError(f"options must be a dict, not {type(options).__name__}")
     if instances is not None and not isinstance(instances, dict):

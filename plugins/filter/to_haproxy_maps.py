@@ -7,13 +7,15 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: to_haproxy_maps
-short_description: Render the route-weight map files that go beside haproxy.cfg
+short_description: Render the route-weight maps and condition-strength files that go beside haproxy.cfg
 version_added: 0.1.0
 author:
   - drover.fleet contributors
 description:
-  - Returns the map files that hold the route weights of every gateway, by path relative to C(haproxy.cfg).
-  - A weight-only change alters these files and leaves C(haproxy.cfg) as it was, so it is applied at runtime.
+  - Returns the map files that hold the route weights of every gateway, and the ACL files (C(*.acl)) that hold the
+    strength of each condition below 100%, by path relative to C(haproxy.cfg).
+  - A change of weights or strengths alters these files and leaves C(haproxy.cfg) as it was, so it is applied at
+    runtime. A strength that becomes or stops being 100% changes C(haproxy.cfg) (at 100% there is no draw).
 options:
   _input:
     description:
@@ -38,7 +40,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: Map file contents by relative path, for example C(maps/fe_sava_9050_5b45d3.map).
+  description: File contents by relative path, for example C(maps/fe_sava_9050_5b45d3.map) and C(maps/fe_sava_9050_5b45d3.c1_2.acl).
   type: dict
 """
 
@@ -46,7 +48,7 @@ from ansible_collections.drover.fleet.plugins.filter.to_haproxy_cfg import rende
 
 
 def to_haproxy_maps(source, options=None) -> dict:
-    """The weight map files for the artifacts."""
+    """The weight maps and strength files for the artifacts."""
     return {name: text for name, text in render_files(source, options).items() if name != "haproxy.cfg"}
 
 

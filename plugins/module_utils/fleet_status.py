@@ -53,8 +53,9 @@ _MAP_KEY = re.compile(r"(\d+)(?::(\d+))?")
 
 @dataclass
 class RawStatus:
-    """One look at a running HAProxy, as text. `maps`: map file (as HAProxy lists it) -> `show map #<id>` answer;
-    `map_files`: the same names -> the file's content, when it could be read."""
+    """One look at a running HAProxy, as text. `maps`: map file (as HAProxy lists it) -> `show map #<id>` answer, and
+    strength file (an ACL file of draws) -> `show acl #<id>` answer; `map_files`: the same names -> the file's
+    content, when it could be read."""
 
     stat: str
     servers_state: str
@@ -358,6 +359,27 @@ class _Builder:
             return None
         return map_shares(parse_map_text(text), lookup.pick_range)[0]
 
+    def threshold(self, value, pick_range: int) -> int | None:
+        """The draws a condition's strength takes: as written, from its strength file (running, else on disk), or all
+        of them (None: 100%). None when a strength file cannot be read."""
+        if value is None:
+            return pick_range
+        if isinstance(value, int):
+            return value
+        running = self._map_text(self.raw.maps, value)
+        if running is not None:
+            patterns = [key for key, _value in parse_map_entries(running)]
+        else:
+            text = self._map_text(self.raw.map_files, value)
+            if text is None:
+                self.warnings.append(f"strength file {value} is not loaded in the running HAProxy: strength unknown")
+                return None
+            patterns = [key for key, _value in parse_map_text(text)]
+        # the ranges of draws the file holds, counted as a map's ranges are
+        shares, _uncovered, problems = map_shares([(pattern, "drawn") for pattern in patterns], pick_range)
+        self.warnings.extend(f"strength file {value}: {problem}" for problem in problems)
+        return round(shares.get("drawn", 0.0) * pick_range / 100.0)
+
     # -- routes of one gateway ---------------------------------------------------------------------------------------
 
     def gateway_routes(self, frontend: FrontendConfig) -> tuple:
@@ -421,8 +443,9 @@ class _Builder:
             chances = [(threshold, draw.pick_range if draw else PICK_RANGE) for (_var, threshold), draw in zip(rule.tests, draws)]
             strength = 100.0
             for threshold, pick_range in chances + list(rule.chances):
-                strength = strength * min(threshold, pick_range) / pick_range
-            strength = round(strength, 4)
+                drawn = self.threshold(threshold, pick_range)
+                strength = None if strength is None or drawn is None else strength * min(drawn, pick_range) / pick_range
+            strength = None if strength is None else round(strength, 4)
         if rule.target:
             if rule.default and rule.target.startswith(UNROUTED_PREFIX):
                 return

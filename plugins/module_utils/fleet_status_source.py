@@ -25,7 +25,7 @@ import re
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.fleet_status import RawStatus, parse_info
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_cfg_routing import read_routing_config
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_cfg_routing import read_routing_config, strength_files
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import relative_base
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import (
     RuntimeClient,
@@ -143,21 +143,21 @@ def collect_status(source: StatusSource, admin_socket: str | None = None, config
     if config_path and config_text is None:
         raise DroverError(f"cannot read the configuration {config_path} on {source.description}")
     socket_address = admin_socket or (read_routing_config(config_text).admin_socket if config_text else None) or DEFAULT_ADMIN_SOCKET
-    requests = [(socket_address, command) for command in ("show info", "show stat", "show servers state", "show map")]
+    requests = [(socket_address, command) for command in ("show info", "show stat", "show servers state", "show map", "show acl")]
     if master_socket:
         requests.append((master_socket, "show proc"))
     answers = source.ask(requests)
-    for answer in answers[:4]:
+    for answer in answers[:5]:
         if isinstance(answer, RuntimeConnectionError):
             raise answer
-    info, stat, servers_state, map_list = answers[:4]
+    info, stat, servers_state, map_list, acl_list = answers[:5]
     proc = None
     if master_socket:
-        if isinstance(answers[4], RuntimeConnectionError):
+        if isinstance(answers[5], RuntimeConnectionError):
             if master_required:
-                warnings.append(f"master CLI: {answers[4]}")
+                warnings.append(f"master CLI: {answers[5]}")
         else:
-            proc = answers[4]
+            proc = answers[5]
     cwd = None
     if not config_path:
         running, cwd = _running_config_path(source, parse_info(info).get("Pid"), map_list)
@@ -170,12 +170,17 @@ def collect_status(source: StatusSource, admin_socket: str | None = None, config
         warnings.append(f"show map: {map_list.strip() or 'empty answer'}")
         map_list = ""
     wanted = _wanted_maps(config_text, parse_map_list(map_list))
-    answers = source.query(socket_address, [f"show map #{info_.id}" for info_ in wanted]) if wanted else []
-    maps = {info_.file: answer for info_, answer in zip(wanted, answers)}
+    # the strength files of the conditions: ACL files of draws, with ids of their own
+    strengths = strength_files(read_routing_config(config_text)) if config_text else set()
+    acls = [info_ for info_ in parse_map_list(acl_list if acl_list.startswith("# id") else "")
+            if os.path.normpath(info_.file) in {os.path.normpath(path) for path in strengths}]
+    commands = [f"show map #{info_.id}" for info_ in wanted] + [f"show acl #{info_.id}" for info_ in acls]
+    answers = source.query(socket_address, commands) if commands else []
+    maps = {info_.file: answer for info_, answer in zip(wanted + acls, answers)}
     map_files = {}
     if config_text is not None and config_path:
         base = relative_base(config_text, os.path.dirname(config_path), cwd)
-        for info_ in wanted:
+        for info_ in wanted + acls:
             text = source.read_text(info_.file if os.path.isabs(info_.file) else os.path.join(base, info_.file))
             if text is not None:
                 map_files[info_.file] = text

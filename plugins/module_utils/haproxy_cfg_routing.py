@@ -43,9 +43,11 @@ _LOOKUP = re.compile(_REQUEST_RULE + r"\s+set-var\(([^)\s]+)\)\s+rand\((\d+)\),m
 _DRAW = re.compile(_REQUEST_RULE + r"\s+set-var\(([^)\s]+)\)\s+rand\((\d+)\)\s+if\s+(.*)$")
 # the client's route cookie kept for the route backends (older renders also kept the cookie's name with `str(...)`)
 _ROUTE_COOKIE = re.compile(_REQUEST_RULE + r"\s+set-var\(txn\.drover_rcn?\)\s+(?:str|req\.cook)\(([^)]+)\)")
-_TEST_TERM = re.compile(r"\{\s*var\(([^)\s]+)\)\s+-m\s+int\s+lt\s+(\d+)\s*\}")
+# a condition drawn once per request into its variable: the threshold in the term (older renders), in a strength file
+# of draws (`-f`), or none at full strength (`-m found`)
+_TEST_TERM = re.compile(r"\{\s*var\(([^)\s]+)\)\s+-m\s+(?:int\s+lt\s+(\d+)|int\s+-f\s+(\S+)|found)\s*\}")
 # a condition used by one rule only is written inline: `<acls> { rand(N) lt T }` draws its strength in place
-_CHANCE_TERM = re.compile(r"\{\s*rand\((\d+)\)\s+lt\s+(\d+)\s*\}")
+_CHANCE_TERM = re.compile(r"\{\s*rand\((\d+)\)\s+(?:lt\s+(\d+)|-m\s+int\s+-f\s+(\S+))\s*\}")
 _STAGE_TERM = re.compile(r"\{\s*var\(([^)\s]+)\)\s+-m\s+str\s+(@\S+)\s*\}")
 # the first sticky rule reads the cookie itself and keeps it for the others (older renders read it in an http-request rule)
 _STICKY_TERMS = re.compile(r"\{\s*(?:var\(txn\.drover_rc\)|req\.cook\(([^)]+)\),set-var\(txn\.drover_rc\))\s+-m\s+str\s+(\S+)\s*\}"
@@ -94,8 +96,9 @@ class ConditionDraw:
 class UseBackend:
     """One `use_backend` (or `default_backend`) rule. `target` is a backend name; `pick` the variable of a weighted
     pick when the target is `%[var(...)]`. `tests` are (condition draw var, threshold) pairs, `chances` the
-    (threshold, range) of inline `{ rand(range) lt threshold }` terms; `other` is the rest of the condition, readable
-    (named ACLs replaced by their definitions)."""
+    (threshold, range) of inline draws (`{ rand(range) -m int -f <strength file> }`, older: `lt <threshold>`); a
+    threshold is a number of draws, the path of the strength file that holds it, or None for 100%. `other` is the
+    rest of the condition, readable (named ACLs replaced by their definitions)."""
 
     target: str | None
     pick: str | None = None
@@ -337,14 +340,29 @@ class _Reader:
         stage = _STAGE_TERM.search(first)
         if stage:
             rule.stage = (stage.group(1), stage.group(2))
-        rule.tests = [(m.group(1), int(m.group(2))) for m in _TEST_TERM.finditer(first)]
-        rule.chances = [(int(m.group(2)), int(m.group(1))) for m in _CHANCE_TERM.finditer(first)]
+        rule.tests = [(m.group(1), _threshold(m.group(2), m.group(3))) for m in _TEST_TERM.finditer(first)]
+        rule.chances = [(_threshold(m.group(2), m.group(3)), int(m.group(1))) for m in _CHANCE_TERM.finditer(first)]
         rests = []
         for alternative in alternatives:
             rest = _CHANCE_TERM.sub(" ", _TEST_TERM.sub(" ", _VHOST_TERM.sub(" ", _STAGE_TERM.sub(" ", alternative))))
             rests.append(_readable_condition(" ".join(rest.split()), self.acls))
         rule.other = " or ".join(rest for rest in rests if rest) if all(rests) else ""
         return rule
+
+
+def _threshold(number: str | None, path: str | None):
+    """A strength threshold as written: a number of draws, the path of the file of draws that holds it, or None (100%)."""
+    return int(number) if number else path
+
+
+def strength_files(config: "RoutingConfig") -> set:
+    """The strength files (ACL files of draws) the rules of `config` read."""
+    found = set()
+    for frontend in config.frontends:
+        for rule in frontend.rules:
+            found.update(value for value, _range in rule.chances if isinstance(value, str))
+            found.update(value for _var, value in rule.tests if isinstance(value, str))
+    return found
 
 
 def _alternatives(condition: str) -> list:

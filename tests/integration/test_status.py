@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from ansible_collections.drover.fleet.plugins.module_utils.fleet_status import build_status
 from ansible_collections.drover.fleet.plugins.module_utils.fleet_status_source import collect_status
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import ACL
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import stop_master_worker
 from ansible_collections.drover.fleet.tests.haproxy_harness import ECHO_SERVER, start_http_backends, write_files
 from ansible_collections.drover.fleet.tests.helpers import wait_for
@@ -84,6 +85,10 @@ def test_json_shows_weights_states_and_health(sava):
     routes = routes_of(data)
     assert (routes[V1]["weight"], routes[V11]["weight"]) == (50.0, 50.0)
     assert (routes[V1]["file_weight"], routes[V1]["drifted"]) == (90.0, True)
+    # the running strength file counts, not the one on disk
+    [strength] = [info for info in client.show_maps(ACL) if info.file.endswith(".acl")]
+    client.replace_map(strength.ref, [("0:1999", "")], kind=ACL)
+    assert routes_of(status_json(*local_args(sava))[1])[V11]["conditions"][0]["strength"] == 20.0
     servers = servers_of(data)
     assert (servers[(V1, "slot2")]["state"], servers[(V1, "slot2")]["health"], servers[(V1, "slot2")]["serving"]) == ("drain", "UP", False)
     assert routes[V1]["servers_serving"] == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -105,16 +106,31 @@ def test_weights_only_change_the_maps():
     before = render(sava(weights=(90, 10)), OPTIONS)
     after = render(sava(weights=(35.5, 64.5)), OPTIONS)
     assert after.config == before.config
-    [(path, text)] = after.maps.items()
+    [path] = [path for path in after.maps if path.endswith(".map")]
     assert path.startswith("maps/") and path in before.maps
+    text = after.maps[path]
     assert text.splitlines() == [f"0:3549 {after.frontends[0].backends[0].name}", f"3550:9999 {after.frontends[0].backends[1].name}"]
     assert weights_map(sava(weights=(35.5, 64.5)), OPTIONS) == after.maps
 
 
+def test_strengths_only_change_their_acl_files():
+    """A condition's strength is a file of draws read with `-m int -f`, replaced at runtime like a map: a strength
+    change leaves haproxy.cfg as it is. At 0% the file is empty; at 100% there is no draw and no file."""
+    before, after, none = (render(sava(strength=strength), OPTIONS) for strength in (50, 12.5, 0))
+    assert after.config == before.config == none.config
+    [path] = [path for path in after.maps if path.endswith(".acl")]
+    assert path.startswith("maps/fe_") and f"{{ rand(10000) -m int -f {path} }}" in after.config
+    assert (before.maps[path], after.maps[path], none.maps[path]) == ("0:4999\n", "0:1249\n", "")
+    assert weights_map(sava(strength=12.5), OPTIONS) == after.maps
+    full = render(sava(strength=100), OPTIONS)
+    assert not any(path.endswith(".acl") for path in full.maps) and "-m int -f" not in full.config
+
+
 def test_maps_dir_option():
     rendered = render(sava(), RenderOptions(maps_dir="weights"))
-    [path] = rendered.maps
-    assert path.startswith("weights/") and f"map_int({path}," in rendered.config
+    assert rendered.maps and all(path.startswith("weights/") for path in rendered.maps)
+    [path] = [path for path in rendered.maps if path.endswith(".map")]
+    assert f"map_int({path}," in rendered.config
 
 
 # -- frontends --------------------------------------------------------------------------------------------------------------
@@ -130,7 +146,7 @@ def test_frontend_routes_in_one_hop():
     sticky = [i for i, line in enumerate(lines) if "set-var(txn.drover_rc) -m str " in line or "{ var(txn.drover_rc) -m str " in line]
     assert "{ req.cook(DRV_" in lines[sticky[0]] and all("{ var(txn.drover_rc) -m str " in lines[i] for i in sticky[1:])
     # the strength's draw comes first: the header ACLs are evaluated only for the requests it lets through
-    condition = next(i for i, line in enumerate(lines) if " if { rand(10000) lt 5000 } " in line)
+    condition = next(i for i, line in enumerate(lines) if re.search(r" if \{ rand\(10000\) -m int -f maps/\S+\.acl \} ", line))
     # the weighted pick: one static rule per backend, the first draws, looks up the map and keeps the name; each
     # needs a live server; a second draw, then the routes at the map's two ends, for a draw that named a dead route
     picks = [i for i, line in enumerate(lines) if "map_int(maps/" in line or "-m str bk_" in line]
@@ -177,7 +193,7 @@ def test_a_condition_several_rules_repeat_keeps_one_draw_in_a_variable():
     draws = [line.strip() for line in config.splitlines() if "set-var(txn." in line and ") rand(10000) if " in line]
     assert draws, config
     var = draws[0].split("set-var(")[1].split(")")[0]
-    assert config.count(f"{{ var({var}) -m int lt 5000 }}") >= 2
+    assert len(re.findall(rf"\{{ var\({re.escape(var)}\) -m int -f maps/\S+\.acl \}}", config)) >= 2
 
 
 def test_a_condition_with_many_alternatives_keeps_its_draw_in_a_variable(tmp_path):
@@ -187,7 +203,7 @@ def test_a_condition_with_many_alternatives_keeps_its_draw_in_a_variable(tmp_pat
     gateway.routes[1] = route("[127.0.0.1:7002]", None, agents, 50)
     rendered = render(standalone(gateway), OPTIONS)
     rule = next(line.strip() for line in rendered.config.splitlines() if line.strip().startswith("use_backend bk_127.0.0.1:7002"))
-    assert rule.endswith("-m int lt 5000 } live_" + rule.split()[1]) and "rand(" not in rule and " or " not in rule
+    assert re.search(r"-m int -f maps/\S+\.acl \} live_" + re.escape(rule.split()[1]) + "$", rule) and "rand(" not in rule and " or " not in rule
     assert "rand(10000) if " in rendered.config
     if shutil.which("haproxy"):
         assert_haproxy_accepts(rendered.files, tmp_path)
