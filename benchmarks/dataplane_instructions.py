@@ -28,7 +28,7 @@ from ansible_collections.drover.fleet.tests.helpers import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dataplane import (  # noqa: E402
-    BACKENDS, backend_config, client_kinds, gateway_yaml, plain_config, start_haproxy, wait_listening, wait_servers_up,
+    BACKENDS, backend_config, backend_ports, client_kinds, gateway_yaml, plain_config, start_haproxy, wait_listening, wait_servers_up,
 )
 from report import machine_description, write_section  # noqa: E402
 
@@ -84,7 +84,7 @@ def main() -> None:
         raise SystemExit("valgrind is not installed: run `make setup`")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        ports = [free_port() for _backend in range(BACKENDS)]
+        ports = backend_ports()
         backends = start_haproxy(Path(tmp, "backends"), {"haproxy.cfg": backend_config(ports)})
         try:
             plain_port, drover_port = free_port(), free_port()
