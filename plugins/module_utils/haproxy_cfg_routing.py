@@ -61,6 +61,8 @@ _PICK_TERM = re.compile(r"\{\s*rand\((\d+)\),map_int\(([^,)]+),([^)]*)\),set-var
 _PICK_COMPARE = re.compile(r"\S+\s+if\s+\{\s*var\(([^)\s]+)\)\s+-m\s+str\s+[^@\s]\S*\s*\}")
 # the last resort of a pick whose draws named routes without a live server: the routes at the map's ends
 _PICK_PROBE = re.compile(r"\{\s*int\(\d+\),map_int\([^)]*\)\s+-m\s+str\s+\S+\s*\}")
+# the last resort of a two-step frontend's outer pick: a live route for a request the pick sent to a dead one
+_LAST_RESORT = re.compile(r"!\{\s*var\([^)\s]+\)\s+-m\s+str\s+" + UNROUTED_PREFIX)
 # a rule that also needs a live server in its backend (the sticky rules' own is part of _STICKY_TERMS)
 _LIVE_TERM = re.compile(r"\{\s*nbsrv\([^)]*\)\s+gt\s+0\s*\}|(?<!\S)live_\S+")
 
@@ -267,7 +269,8 @@ class _Reader:
             plain = " ".join(_LIVE_TERM.sub(" ", _VHOST_TERM.sub(" ", text)).split())
             compare = _PICK_COMPARE.fullmatch(plain.split(None, 1)[1]) if keyword == "use_backend" and len(words) > 1 else None
             pick = _PICK_TERM.search(text)
-            if (compare and compare.group(1) in frontend.lookups) or (pick and pick.group(4) in frontend.lookups) or _PICK_PROBE.search(text):
+            if ((compare and compare.group(1) in frontend.lookups) or (pick and pick.group(4) in frontend.lookups)
+                    or _PICK_PROBE.search(text) or _LAST_RESORT.search(text)):
                 return  # another rule of a pick already read (a backend, a second draw, the last resort): it stands for all
             if pick:
                 # the first static rule of a pick: read as `use_backend %[var(<pick>)]`, with the lookup kept apart

@@ -486,10 +486,28 @@ def _decision_lines(frontend: FrontendPlan, options: RenderOptions, writer: _Rul
     if frontend.stages:
         # the main pick is already in its variable: the backends it can name, compared (stage tokens are above)
         for target in dict.fromkeys(e.target for e in main.entries if e.target not in {s.token for s in frontend.stages}):
-            lines.append(f"use_backend {target} if {' '.join(guard + [f'{{ var({main.result_var}) -m str {target} }}'])}")
+            lines.append(f"use_backend {target} if {' '.join(guard + [f'{{ var({main.result_var}) -m str {target} }}', live_acl(target)])}")
+        lines.extend(_last_resort(frontend, guard))
     else:
         lines.extend(writer.pick(Rule(main.name, []), main, _lookup(options, main, mode)))
     return lines
+
+
+def _last_resort(frontend: FrontendPlan, guard: list[str]) -> list[str]:
+    """A two-step frontend's outer pick is made once, in an http-request rule, before any backend is known to be live:
+    a request it sent to a route without a live server (a backend, or a cluster whose services are all down) goes to
+    the first live route that has a weight, in the order of the weights (a cluster's services in the order of its own
+    weights), instead of a 503. A route with weight 0 (a dark launch) is never a last resort, and a request the weights
+    leave unrouted on purpose (every weight set to 0 at runtime) still gets its 503."""
+    stages = {stage.token: stage for stage in frontend.stages}
+    order = []
+    for entry in frontend.weighted.entries:
+        if entry.percent <= 0:
+            continue
+        inner = stages[entry.target].weighted.entries if entry.target in stages else [entry]
+        order.extend(item.target for item in inner if item.percent > 0 and item.target not in stages)
+    unrouted = f"!{{ var({frontend.weighted.result_var}) -m str {UNROUTED_BACKEND[frontend.mode]} }}"
+    return [f"use_backend {target} if {' '.join(guard + [unrouted, live_acl(target)])}" for target in dict.fromkeys(order)]
 
 
 def route_cookie_lines(backend: BackendPlan) -> list[str]:

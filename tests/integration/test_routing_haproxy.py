@@ -199,6 +199,25 @@ def test_cluster_conditions_behind_a_weighted_choice(echo, tmp_path):
         assert_split(beta, {"x2": 50.0, "x3": 50.0}, 2.0)
 
 
+def test_a_two_step_frontend_passes_over_a_dead_route_of_its_outer_pick(echo, tmp_path):
+    """The outer pick (shop 50 / search 50, made once in an http-request rule) cannot draw again: a request it sends to
+    a route without a live server goes to the first live route with a weight, in the order of the weights (shop:1,
+    shop:2, search), instead of a 503."""
+    blueprint, port, instances = two_clusters_on(echo, inner_condition=True)
+    with running(standalone(blueprints=[blueprint]), tmp_path, instances) as (proxy, rendered):
+        admin = RuntimeClient(proxy.admin_socket)
+        backend = {b.target: b.name for b in rendered.backends}
+        admin.set_state(backend["store/search/search:1"], "slot1", "maint")
+        observed = send_requests(port, 6000)
+        assert None not in observed, observed
+        assert_split(shares(observed), {"x1": 85.0, "x2": 15.0}, 2.0)
+        admin.set_state(backend["store/search/search:1"], "slot1", "ready")
+        for service in ("store/shop/shop:1", "store/shop/shop:2"):
+            admin.set_state(backend[service], "slot1", "maint")
+        wait_for(lambda: admin.server_stat(backend["store/search/search:1"], "slot1")["status"] == "UP", 20, message="search UP")
+        assert shares(send_requests(port, 2000)) == {"x3": 100.0}
+
+
 def test_outer_condition_to_a_cluster_then_the_cluster_decides(echo, tmp_path):
     """`has cookie beta` sends the request to cluster shop (100%); inside shop, X-Beta picks shop:2, else 70/30."""
     blueprint, port, instances = two_clusters_on(echo, inner_condition=True, shop_route=route("shop/web", 50, "has cookie beta", 100))
