@@ -121,15 +121,17 @@ def _running_config_path(source: StatusSource, pid, map_list: str) -> tuple:
     return None, None
 
 
-def _wanted_maps(config_text: str | None, listed: list) -> list:
+def _loaded(listed: list, paths) -> list:
+    """The entries of `listed` (`show map` or `show acl`) loaded from one of `paths`."""
+    wanted = {os.path.normpath(path) for path in paths}
+    return [info for info in listed if os.path.normpath(info.file) in wanted]
+
+
+def _wanted_maps(config, listed: list) -> list:
     """The map files a status needs: the weighted picks of the configuration, or, without one, the maps named the
     renderer's way (`fe_*.map`). Other maps (a geo table of a hand-written config) are not read."""
-    if config_text:
-        paths = []
-        for frontend in read_routing_config(config_text).frontends:
-            paths.extend(lookup.path for lookup in frontend.lookups.values())
-        wanted = {os.path.normpath(path) for path in paths}
-        return [info for info in listed if os.path.normpath(info.file) in wanted]
+    if config is not None:
+        return _loaded(listed, [lookup.path for frontend in config.frontends for lookup in frontend.lookups.values()])
     return [info for info in listed if os.path.basename(info.file).startswith("fe_") and info.file.endswith(".map")]
 
 
@@ -169,11 +171,10 @@ def collect_status(source: StatusSource, admin_socket: str | None = None, config
     if not map_list.startswith("# id"):
         warnings.append(f"show map: {map_list.strip() or 'empty answer'}")
         map_list = ""
-    wanted = _wanted_maps(config_text, parse_map_list(map_list))
+    config = read_routing_config(config_text) if config_text else None
+    wanted = _wanted_maps(config, parse_map_list(map_list))
     # the strength files of the conditions: ACL files of draws, with ids of their own
-    strengths = strength_files(read_routing_config(config_text)) if config_text else set()
-    acls = [info_ for info_ in parse_map_list(acl_list if acl_list.startswith("# id") else "")
-            if os.path.normpath(info_.file) in {os.path.normpath(path) for path in strengths}]
+    acls = _loaded(parse_map_list(acl_list), strength_files(config)) if config is not None and acl_list.startswith("# id") else []
     commands = [f"show map #{info_.id}" for info_ in wanted] + [f"show acl #{info_.id}" for info_ in acls]
     answers = source.query(socket_address, commands) if commands else []
     maps = {info_.file: answer for info_, answer in zip(wanted + acls, answers)}

@@ -409,4 +409,4 @@ def read_routing_config(text: str) -> RoutingConfig:
 
 
 __all__ = ["BackendConfig", "ConditionDraw", "FrontendConfig", "MapLookup", "RoutingConfig", "UseBackend", "read_routing_config",
-           "section_label", "strip_comment"]
+           "section_label", "strength_files", "strip_comment"]
