@@ -9,7 +9,6 @@ Run: .venv/bin/python benchmarks/dataplane.py [--rounds 5] [--duration 5] [--no-
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.reader import load_te
 from ansible_collections.drover.fleet.tests.helpers import free_port, port_is_open, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load_clients import parse_wrk  # noqa: E402
 from report import machine_description, write_section  # noqa: E402
 
 BACKENDS = 3
@@ -155,12 +155,11 @@ def wrk(port: int, duration: int, connections: int, process: subprocess.Popen, c
             args += ["-s", script.name]
         out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", *args, f"http://127.0.0.1:{port}/"],
                              capture_output=True, text=True, check=True, timeout=duration + 30).stdout
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    if errors:
+    result = parse_wrk(f"127.0.0.1:{port}", out)
+    if result.failed:
         raise SystemExit(f"wrk saw errors, the comparison is void:\n{out}")
     cpu = cpu_seconds(process) - cpu_before
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), 1e6 * cpu / requests
+    return result.rate, 1e6 * cpu / result.requests
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dataplane import (  # noqa: E402
     BACKENDS, backend_config, backend_ports, client_kinds, gateway_yaml, plain_config, start_haproxy, wait_listening, wait_servers_up,
 )
+from load_clients import parse_wrk  # noqa: E402
 from report import machine_description, write_section  # noqa: E402
 
 
@@ -45,9 +46,10 @@ def wrk_requests(port: int, duration: int, headers: list[str]) -> int:
     args = [item for header in headers for item in ("-H", header)]
     out = subprocess.run(["wrk", "-t1", "-c8", f"-d{duration}s", *args, f"http://127.0.0.1:{port}/"],
                          capture_output=True, text=True, check=True, timeout=duration + 60).stdout
-    if re.search(r"Non-2xx or 3xx responses|Socket errors", out):
+    result = parse_wrk(f"127.0.0.1:{port}", out)
+    if result.failed:
         raise SystemExit(f"wrk saw errors, the count is void:\n{out}")
-    return int(re.search(r"(\d+) requests in", out).group(1))
+    return result.requests
 
 
 def instructions_per_request(config: Path, port: int, duration: int, headers: list[str], ready) -> tuple[float, int]:
