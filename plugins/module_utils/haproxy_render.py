@@ -490,15 +490,20 @@ def _decision_lines(frontend: FrontendPlan, options: RenderOptions, writer: _Rul
         lines.extend(_last_resort(frontend, guard))
     else:
         lines.extend(writer.pick(Rule(main.name, []), main, _lookup(options, main, mode)))
+        if sum(1 for entry in main.entries if entry.percent > 0) > 2:
+            # with two weighted routes the map's two ends already place whatever the draws left
+            lines.extend(_last_resort(frontend, guard))
     return lines
 
 
 def _last_resort(frontend: FrontendPlan, guard: list[str]) -> list[str]:
-    """A two-step frontend's outer pick is made once, in an http-request rule, before any backend is known to be live:
-    a request it sent to a route without a live server (a backend, or a cluster whose services are all down) goes to
-    the first live route that has a weight, in the order of the weights (a cluster's services in the order of its own
-    weights), instead of a 503. A route with weight 0 (a dark launch) is never a last resort, and a request the weights
-    leave unrouted on purpose (every weight set to 0 at runtime) still gets its 503."""
+    """A request the weighted pick sent to a route without a live server, and that no later attempt placed, goes to
+    the first live route that has a weight, in the routes' order (a cluster's services in the order of its own
+    weights), instead of a 503. A two-step frontend's outer pick is made once, in an http-request rule, before any
+    backend is known to be live, so there this is the only second chance; a one-step pick reaches it when both draws
+    and both ends of the map name dead routes (three routes or more). A route with weight 0 (a dark launch) is never a
+    last resort, and a request the weights leave unrouted on purpose (every weight set to 0 at runtime) still gets its
+    503."""
     stages = {stage.token: stage for stage in frontend.stages}
     order = []
     for entry in frontend.weighted.entries:

@@ -266,7 +266,7 @@ def test_a_condition_with_alternatives_draws_its_strength_once(echo, tmp_path):
 def test_a_route_without_a_live_server_gives_its_requests_to_the_live_routes(echo, tmp_path):
     """x1/x2/x3 at 50/30/20. With x2 in maintenance its draws are drawn again (50% to x1, 20% to x3) and what names
     x2 twice goes to the route at the map's start, x1: 74/26, no 503. With x1 out too, everything reaches x3, the
-    route at the map's end. A condition whose route has no live server releases its requests to the weights.
+    route at the map's end. With only x2 live, everything reaches it through the last resort. A condition whose route has no live server releases its requests to the weights.
     With nothing live, HAProxy answers 503."""
     port = free_port()
     x1, x2, x3 = echo.ports["x1"], echo.ports["x2"], echo.ports["x3"]
@@ -289,7 +289,13 @@ def test_a_route_without_a_live_server_gives_its_requests_to_the_live_routes(ech
         admin.set_state(backend[str(x1)], "ext", "maint")
         assert shares(send_requests(port, 2000)) == {"x3": 100.0}
 
+        # only the middle of the map live: both draws and both ends can name dead routes, the last resort places them
+        admin.set_state(backend[str(x2)], "ext", "ready")
         admin.set_state(backend[str(x3)], "ext", "maint")
+        wait_for(lambda: admin.server_stat(backend[str(x2)], "ext")["status"] == "UP", 20, message="x2 UP")
+        assert shares(send_requests(port, 2000)) == {"x2": 100.0}
+
+        admin.set_state(backend[str(x2)], "ext", "maint")
         assert send_requests(port, 300) == Counter({None: 300})
 
 

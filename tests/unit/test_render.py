@@ -169,6 +169,26 @@ def test_frontend_routes_in_one_hop():
     assert config.count(f"http-response add-header Set-Cookie '{cookie}=") == 2
 
 
+
+def test_three_weighted_routes_end_with_a_last_resort_in_the_order_of_the_routes():
+    """Two draws and the map's two ends can all name dead routes when there are three weighted routes or more: the
+    last rules send such a request to the first live route with a weight, in the routes' order, never to a dark launch
+    (weight 0), and never a request every weight leaves unrouted. With two weighted routes the ends already cover
+    both."""
+    lines = frontend_lines(external_gateway([18081, 18082, 18083, 18084], [20, 50, 30, 0]))
+    decisions = [line for line in lines if line.startswith("use_backend")]
+    pick_var = next(line for line in decisions if "set-var(" in line).split("set-var(")[1].split(")")[0]
+    last = [line for line in decisions if line.startswith("use_backend") and "drover_unrouted_http }" in line]
+    assert [line.split()[1].split("_")[1] for line in last] == ["127.0.0.1:18081", "127.0.0.1:18082", "127.0.0.1:18083"]
+    assert decisions[-3:] == last and all(line.split(" if ", 1)[1] == f"!{{ var({pick_var}) -m str drover_unrouted_http }} live_{line.split()[1]}"
+                                          for line in last)
+    assert not any("drover_unrouted_http }" in line for line in frontend_lines(external_gateway([18081, 18082, 18083], [60, 40, 0])))
+
+
+def frontend_lines(gateway) -> list[str]:
+    config = render(standalone(gateway), OPTIONS).config
+    return [line.strip() for line in config[config.index("\nfrontend "):config.index("\nbackend ")].splitlines()]
+
 def test_a_route_backend_shared_by_gateways_reads_the_cookie_name_from_its_frontend():
     sticky = external_gateway([7001, 7002], name="sticky-one", port=9001)
     sticky.sticky = "route"
