@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
@@ -80,7 +79,7 @@ class ActionModule(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         secrets = [args["dynamic_cookie_key"]] if args["dynamic_cookie_key"] else []
         try:
-            rendered = render(load_source(self._local_paths(args["artifacts"])), render_options(args), instances_from_data(args["instances"]))
+            rendered = render(load_source(args["artifacts"], search=[self._loader.get_basedir()]), render_options(args), instances_from_data(args["instances"]))
         except DroverError as exc:
             raise AnsibleActionFail(mask_secrets(str(exc), secrets)) from None
         module_args = {key: value for key, value in args.items() if key not in _RENDER_ONLY}
@@ -94,16 +93,3 @@ class ActionModule(ActionBase):
         # the module's own invocation echoes the whole content; the task's arguments are what people want to see
         result.pop("invocation", None)
         return mask_secrets(result, secrets)
-
-    def _local_paths(self, artifacts):
-        """Relative artifact paths resolve against the playbook's directory, as `lookup('file')` does."""
-        base = self._loader.get_basedir()
-
-        def resolve(path: str) -> str:
-            return path if os.path.isabs(path) else os.path.join(base, path)
-
-        if isinstance(artifacts, list):
-            return [resolve(path) if isinstance(path, str) else path for path in artifacts]
-        if isinstance(artifacts, str) and "\n" not in artifacts and not os.path.isabs(artifacts) and os.path.exists(resolve(artifacts)):
-            return resolve(artifacts)
-        return artifacts

@@ -22,6 +22,13 @@ options:
       - YAML text with one or more artifacts, a path to a YAML file or a directory of them, or a list of paths.
     type: raw
     required: true
+  search:
+    description:
+      - Directories in which a relative path is looked for first, in order, for example C(playbook_dir). A relative
+        path none of them has is read as given, from the working directory.
+    type: list
+    elements: path
+    default: []
 """
 
 EXAMPLES = r"""
@@ -29,6 +36,10 @@ EXAMPLES = r"""
 - name: Load a blueprint and the breeds it references
   ansible.builtin.set_fact:
     drover_artifacts: "{{ ['blueprints/sava.yml', 'breeds/'] | drover.fleet.blueprint_load }}"
+
+- name: Load a blueprint named relative to the playbook, or else to the working directory
+  ansible.builtin.set_fact:
+    drover_artifacts: "{{ 'blueprints/sava.yml' | drover.fleet.blueprint_load(search=[playbook_dir]) }}"
 
 - name: Load artifacts given inline
   ansible.builtin.set_fact:
@@ -51,12 +62,14 @@ from ansible_collections.drover.fleet.plugins.module_utils.model_codec import to
 from ansible_collections.drover.fleet.plugins.module_utils.sources import load_source
 
 
-def blueprint_load(source):
-    """Resolved model data for YAML text, a path or a list of paths."""
+def blueprint_load(source, search=()):
+    """Resolved model data for YAML text, a path or a list of paths; relative paths are looked for in `search` first."""
     if not isinstance(source, (str, list, tuple)):
         raise AnsibleFilterError(f"drover.fleet.blueprint_load expects YAML text, a path or a list of paths, not {type(source).__name__}")
     try:
-        return to_data(load_source(source))
+        if isinstance(search, str) or not all(isinstance(directory, str) for directory in search):
+            raise AnsibleFilterError("drover.fleet.blueprint_load: search must be a list of directories")
+        return to_data(load_source(source, search))
     except DroverError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 

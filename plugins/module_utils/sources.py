@@ -17,8 +17,10 @@ from ansible_collections.drover.fleet.plugins.module_utils.model_codec import TY
 from ansible_collections.drover.fleet.plugins.module_utils.reader import load_paths, load_text
 
 
-def load_source(source) -> ArtifactSet:
-    """The resolved, validated ArtifactSet for `source`. Raises DslError listing every problem in the input."""
+def load_source(source, search=()) -> ArtifactSet:
+    """The resolved, validated ArtifactSet for `source`. Raises DslError listing every problem in the input.
+    A relative path is looked for in the `search` directories first, in order (a playbook's directory), and read as
+    given, from the working directory, when none has it."""
     if isinstance(source, ArtifactSet):
         return source
     if isinstance(source, dict) and source.get(TYPE_KEY) == ArtifactSet.__name__:
@@ -26,12 +28,19 @@ def load_source(source) -> ArtifactSet:
     if isinstance(source, (list, tuple)):
         if not all(isinstance(path, str) for path in source):
             raise DroverError("a list source must hold only file or directory paths")
-        return load_paths(list(source))
+        return load_paths([_found(path, search) for path in source])
     if isinstance(source, str):
-        if _looks_like_path(source):
-            return load_paths([source])
+        if _looks_like_path(_found(source, search)):
+            return load_paths([_found(source, search)])
         return load_text(source)
     raise DroverError(f"cannot read artifacts from a {type(source).__name__}: give YAML text, a path, a list of paths or blueprint_load output")
+
+
+def _found(path: str, search) -> str:
+    """`path` inside the first of the `search` directories that has it, else `path` itself."""
+    if "\n" in path or os.path.isabs(path):
+        return path
+    return next((os.path.join(directory, path) for directory in search if os.path.exists(os.path.join(directory, path))), path)
 
 
 def _looks_like_path(text: str) -> bool:

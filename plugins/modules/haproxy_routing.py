@@ -41,7 +41,8 @@ options:
   artifacts:
     description:
       - The artifacts to route, as P(drover.fleet.blueprint_load#filter) output, YAML text, a path to a file or a
-        directory, or a list of paths. Relative paths are resolved against the playbook's directory.
+        directory, or a list of paths. A relative path is looked for in the playbook's directory first, then in the
+        directory ansible-playbook runs in.
       - An empty list routes nothing (a configuration with no gateway).
     type: raw
     required: true

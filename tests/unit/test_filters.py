@@ -36,6 +36,24 @@ def test_blueprint_load_error_names_file_and_line():
         blueprint_load(INVALID)
 
 
+
+def test_blueprint_load_looks_for_a_relative_path_in_search_first_then_in_the_working_directory(tmp_path, monkeypatch):
+    """As the playbooks call it: `search=[playbook_dir]`, and the directory ansible-playbook runs in after it."""
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "sava.yml").write_text(Path(EXAMPLE).read_text())
+    (tmp_path / "playbooks" / "sava.yml").write_text(Path(EXAMPLE).read_text().replace("weight: 90%", "weight: 80%", 1))
+    monkeypatch.chdir(tmp_path)
+    search = [str(tmp_path / "playbooks")]
+    in_playbooks, in_cwd = blueprint_load("sava.yml", search=search), blueprint_load("sava.yml")
+    assert in_playbooks["blueprints"]["sava"]["origin"]["file"] == str(tmp_path / "playbooks" / "sava.yml")
+    assert in_cwd["blueprints"]["sava"]["origin"]["file"] == "sava.yml"
+    assert to_haproxy_cfg(in_playbooks) == to_haproxy_cfg(in_cwd)   # weights live in the maps
+    assert to_haproxy_maps(in_playbooks) != to_haproxy_maps(in_cwd)
+    listed = blueprint_load(["sava.yml"], search=[str(tmp_path / "nowhere")])
+    assert listed["blueprints"]["sava"]["origin"]["file"] == "sava.yml"
+    with pytest.raises(AnsibleFilterError, match="search must be a list"):
+        blueprint_load("sava.yml", search=str(tmp_path))
+
 def test_blueprint_load_rejects_wrong_input_type():
     with pytest.raises(AnsibleFilterError, match="expects YAML text"):
         blueprint_load(42)
