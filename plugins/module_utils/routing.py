@@ -24,8 +24,6 @@ import re
 from dataclasses import dataclass, field
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import IssueCollector, Origin
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_fetches import is_sample_fetch
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_quoting import HaproxyTextError, split_words
 from ansible_collections.drover.fleet.plugins.module_utils.model import (
     CLUSTER_TARGET,
     EXTERNAL_TARGET,
@@ -59,13 +57,6 @@ HASH_BALANCE_ALGORITHMS = ("source", "uri", "url_param", "hdr", "rdp-cookie")
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.:-]+")
 # HAProxy's predefined ACLs: the only named ACLs a rewrite condition can use (a route backend defines none)
-PREDEFINED_ACLS = frozenset((
-    "FALSE", "HTTP", "HTTP_1.0", "HTTP_1.1", "HTTP_2.0", "HTTP_CONTENT", "HTTP_URL_ABS", "HTTP_URL_SLASH", "HTTP_URL_STAR",
-    "LOCALHOST", "METH_CONNECT", "METH_DELETE", "METH_GET", "METH_HEAD", "METH_OPTIONS", "METH_POST", "METH_PUT", "METH_TRACE",
-    "RDP_COOKIE", "REQ_CONTENT", "TRUE", "WAIT_END",
-))
-REWRITE_CONDITION_ALLOWED = ("an HAProxy condition made of anonymous ACLs `{ <sample fetch> [flags] [patterns] }` and predefined ACLs "
-                             "(TRUE, METH_GET, ...), each optionally negated with '!', joined by spaces (and) or 'or' / '||'")
 _NAME_LABEL_LIMIT = 48
 
 
@@ -324,46 +315,6 @@ class _Settings:
         )
 
 
-def rewrite_condition_problem(condition: str) -> str | None:
-    """None when the `if` part of a rewrite is a condition HAProxy accepts in a backend, else what is allowed.
-
-    A route backend defines no named ACLs, so a term is an anonymous ACL starting with a known sample fetch, or a
-    predefined ACL; anything else (a typo, or text that closed a brace early) would make `haproxy -c` fail."""
-    try:
-        words = split_words(condition, allow_comment=False, allow_environment=False)
-    except HaproxyTextError:
-        return REWRITE_CONDITION_ALLOWED
-    expect_term, inside, terms = True, None, 0
-    for word in words:
-        if inside is not None:
-            if word == "}":
-                if not inside or not is_sample_fetch(inside[0]):
-                    return REWRITE_CONDITION_ALLOWED
-                inside, expect_term = None, False
-                terms += 1
-            elif word in ("{", "!{"):
-                return REWRITE_CONDITION_ALLOWED
-            else:
-                inside.append(word)
-            continue
-        if word in ("or", "||") and not expect_term:
-            expect_term = True
-            continue
-        name = word[1:] if word.startswith("!") and word != "!" else word
-        if word == "!":
-            continue
-        if name == "{":
-            inside = []
-        elif name in PREDEFINED_ACLS:
-            expect_term = False
-            terms += 1
-        else:
-            return REWRITE_CONDITION_ALLOWED
-    if inside is not None or expect_term or not terms:
-        return REWRITE_CONDITION_ALLOWED
-    return None
-
-
 def _stronger_sticky(first: str | None, second: str | None) -> str | None:
     order = {None: 0, STICKY_ROUTE: 1, STICKY_INSTANCE: 2}
     return first if order.get(first, 0) >= order.get(second, 0) else second
@@ -500,7 +451,7 @@ class _Planner:
             self.issues.error(route.origin.child("balance"), "unsupported balance algorithm", "InvalidBalance", route.balance,
                               balance_problem(route.balance))
         for index, rewrite in enumerate(route.rewrites):
-            problem = rewrite_problem(rewrite.path, rewrite.condition) or rewrite_condition_problem(rewrite.condition)
+            problem = rewrite_problem(rewrite.path, rewrite.condition)
             if problem:
                 self.issues.error(rewrite.origin if rewrite.origin.path else route.origin.child("rewrites").child(index),
                                   "rewrite cannot be written safely", "InvalidRewrite", f"{rewrite.path} if {rewrite.condition}", problem)

@@ -40,11 +40,17 @@ BALANCE_ALLOWED = ("roundrobin, leastconn, random, random(<n>), first, source, u
 
 _REWRITE_PATH = re.compile(r"[^\s\"'\\#]+")
 _UNSAFE_IN_CONDITION = re.compile(r"[#\\]")
-# Outside `{ ... }` blocks a rewrite condition may only combine them; the backend defines no named ACLs to refer to.
-_CONDITION_OPERATORS = frozenset(("or", "||", "!"))
+# A route backend defines no named ACLs: a rewrite condition's terms are anonymous ACLs and HAProxy 2.6's predefined
+# ones (each accepted by `haproxy -c`).
+PREDEFINED_ACLS = frozenset((
+    "FALSE", "HTTP", "HTTP_1.0", "HTTP_1.1", "HTTP_2.0", "HTTP_CONTENT", "HTTP_URL_ABS", "HTTP_URL_SLASH", "HTTP_URL_STAR",
+    "LOCALHOST", "METH_CONNECT", "METH_DELETE", "METH_GET", "METH_HEAD", "METH_OPTIONS", "METH_POST", "METH_PUT", "METH_TRACE",
+    "RDP_COOKIE", "REQ_CONTENT", "TRUE", "WAIT_END",
+))
 REWRITE_ALLOWED = ("'<new path> if <haproxy condition>': the path has no whitespace, quotes, '#', backslash or control characters; "
-                   "the condition is anonymous ACLs such as '{ path_beg /api }', each starting with an HAProxy sample fetch, joined by "
-                   "spaces (and), 'or' and '!', with balanced quotes and no '#', backslash or control characters")
+                   "the condition is anonymous ACLs such as '{ path_beg /api }', each starting with an HAProxy sample fetch, and "
+                   "predefined ACLs (TRUE, METH_GET, ...), each optionally negated with '!', joined by spaces (and) or 'or' / '||', "
+                   "with balanced quotes and no '#', backslash or control characters")
 
 _DEPLOYABLE = re.compile(r"[^\s\x00-\x1f\x7f\"'\\]+")
 DEPLOYABLE_ALLOWED = "an image reference with no whitespace, quotes or control characters, e.g. magneticio/sava:1.0.0"
@@ -93,26 +99,34 @@ def rewrite_problem(path: str, condition: str) -> str | None:
         words = split_words(condition, allow_comment=False, allow_environment=False)
     except HaproxyTextError:
         return REWRITE_ALLOWED
-    return None if _anonymous_acls_only(words) else REWRITE_ALLOWED
+    return None if _condition_terms_only(words) else REWRITE_ALLOWED
 
 
-def _anonymous_acls_only(words: list[str]) -> bool:
-    """`{ fetch ... }` blocks joined by operators, each block opened and closed once, none empty."""
-    inside, block, blocks = False, [], 0
+def _condition_terms_only(words: list[str]) -> bool:
+    """Terms joined by operators: `{ fetch ... }` blocks, each opened and closed once and not empty, and predefined
+    ACLs, each optionally negated; anything else (a typo, or text that closed a brace early) would fail `haproxy -c`."""
+    expect_term, inside, terms = True, None, 0
     for word in words:
-        if word in ("{", "!{"):
-            if inside:
+        if inside is not None:
+            if word == "}":
+                if not inside or not is_sample_fetch(inside[0]):
+                    return False
+                inside, expect_term, terms = None, False, terms + 1
+            elif word in ("{", "!{"):
                 return False
-            inside, block = True, []
-        elif word == "}":
-            if not inside or not block or not is_sample_fetch(block[0]):
-                return False
-            inside, blocks = False, blocks + 1
-        elif inside:
-            block.append(word)
-        elif word not in _CONDITION_OPERATORS:
+            else:
+                inside.append(word)
+        elif word in ("or", "||") and not expect_term:
+            expect_term = True
+        elif word == "!":
+            continue
+        elif word.removeprefix("!") == "{":
+            inside = []
+        elif word.removeprefix("!") in PREDEFINED_ACLS:
+            expect_term, terms = False, terms + 1
+        else:
             return False
-    return not inside and blocks > 0
+    return inside is None and not expect_term and terms > 0
 
 
 def deployable_problem(text) -> str | None:

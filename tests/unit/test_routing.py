@@ -15,9 +15,9 @@ from ansible_collections.drover.fleet.plugins.module_utils.routing import (
     explain,
     haproxy_name,
     plan,
-    rewrite_condition_problem,
     to_units,
 )
+from ansible_collections.drover.fleet.plugins.module_utils.text_rules import rewrite_problem
 from ansible_collections.drover.fleet.tests.routing_fixtures import (
     TCP,
     breed,
@@ -269,6 +269,9 @@ def test_unsafe_route_settings_are_refused(extra, code):
     ("{ path_beg /api }", True),
     ("!{ method POST } { path_end -i .jpg } or METH_GET", True),
     ("{ hdr(x) -m str 'a b' } || ! TRUE", True),
+    ("!METH_GET or { path_beg /a }", True),
+    ("or METH_GET", False),
+    ("METH_GET METH_NOPE", False),
     ("{ path_beg /a } or", False),
     ("{ }", False),
     ("{ nosuchfetch x }", False),
@@ -276,7 +279,7 @@ def test_unsafe_route_settings_are_refused(extra, code):
     ("my_acl", False),
 ])
 def test_rewrite_conditions_must_be_complete_anonymous_or_predefined_acls(condition, ok):
-    assert (rewrite_condition_problem(condition) is None) is ok
+    assert (rewrite_problem("/x", condition) is None) is ok
 
 
 def test_invalid_virtual_host_is_refused():
