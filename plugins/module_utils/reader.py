@@ -194,6 +194,9 @@ def _load_into(ctx: ReadContext, artifacts: ArtifactSet, text: str) -> None:
         ctx.issues.extend(exc)
         return
     for document in documents:
+        for key, path, line, column, first_line in document.duplicate_keys:
+            ctx.warn(Origin(ctx.file, line, column, path), f"'{key}' is given twice in one mapping (first at line "
+                     f"{first_line}); the last one is used, as VAMP does", "DuplicateKey")
         if document.value is None:
             continue
         origin = ctx.root(document.line, document.column)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DslError, DslIssue, Origin
 
@@ -119,6 +119,9 @@ class YamlDocument:
     line: int
     column: int
     index: int
+    # keys given twice in one mapping, the last of which wins (as in SnakeYAML, which VAMP reads with):
+    # (key, its dotted path, line and column of the later one, line of the first one)
+    duplicate_keys: list = field(default_factory=list)
 
 
 def mark_of(container, key) -> tuple[int | None, int | None]:
@@ -150,6 +153,7 @@ class _Builder:
         self.loader = loader
         self.done: dict[int, object] = {}  # anchored nodes (aliases) are built once
         self.building: set[int] = set()
+        self.duplicates: list = []  # (mapping, key, first key mark, later key mark)
 
     def build(self, node):
         if type(node) is _ScalarNode:  # pylint: disable=unidiomatic-typecheck  # the hot path: exact type is faster
@@ -211,6 +215,8 @@ class _Builder:
                 continue
             else:
                 key = self.key(key_node)
+            if key in marks:
+                self.duplicates.append((result, key, marks[key][0], key_node.start_mark))
             result[key] = build(value_node)
             marks[key] = (key_node.start_mark, value_node.start_mark)
         # `<<: *anchor` keys have lower priority than the keys written here
@@ -235,6 +241,24 @@ class _Builder:
             return java_text(self.scalar(node))
         # a flow collection used as a key: SnakeYAML gives VAMP the Java text of the collection
         return java_text(self.build(node))
+
+
+def _container_paths(value, path: str = "", found: dict | None = None) -> dict:
+    """The dotted path of every mapping and list in `value`, by id (walked only for a document with duplicate keys).
+    Each container is walked once: an alias shares the container, and its first path names it."""
+    found = {} if found is None else found
+    if id(value) in found:
+        return found
+    found[id(value)] = path
+    items = value.items() if isinstance(value, dict) else ((f"[{index}]", item) for index, item in enumerate(value))
+    for key, item in items:
+        if isinstance(item, (dict, list)):
+            _container_paths(item, path + key if isinstance(value, list) else _dotted(path, key), found)
+    return found
+
+
+def _dotted(path: str, key) -> str:
+    return f"{path}.{key}" if path else str(key)
 
 
 @contextmanager
@@ -269,7 +293,14 @@ def _load(text: str, file: str | None) -> list[YamlDocument]:
             if node is None:
                 break
             start = node.start_mark
-            documents.append(YamlDocument(_Builder(loader).build(node), start.line + 1, start.column + 1, len(documents)))
+            builder = _Builder(loader)
+            value = builder.build(node)
+            document = YamlDocument(value, start.line + 1, start.column + 1, len(documents))
+            if builder.duplicates:
+                paths = _container_paths(value)
+                document.duplicate_keys = [(key, _dotted(paths.get(id(mapping), ""), key), later.line + 1, later.column + 1, first.line + 1)
+                                           for mapping, key, first, later in builder.duplicates]
+            documents.append(document)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)

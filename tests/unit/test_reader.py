@@ -383,3 +383,14 @@ def test_metadata_selectors_and_gateway_service_are_kept():
     assert (gateway.selector, gateway.metadata, gateway.service.host, gateway.service.port.protocol) == ("label(tier)(web)", {"team": "a"}, "10.0.0.1", "tcp")
     assert gateway.routes[0].selector == "image(web:.*)"
     assert isinstance(gateway, Gateway)
+
+
+def test_a_key_given_twice_is_read_as_vamp_does_with_a_warning_at_the_later_one():
+    text = ("name: dk\ngateways: {9600/http: c/web}\nclusters:\n"
+            "  c: {breed: {name: c:1, deployable: e/c:1, ports: {web: 80/http}}}\n"
+            "  c: {breed: {name: c:2, deployable: e/c:2, ports: {web: 80/http}}}\n")
+    artifacts = load_text(text, "dk.yml")
+    assert [service.breed.name for service in artifacts.blueprints["dk"].clusters[0].services] == ["c:2"]
+    [warning] = artifacts.warnings
+    assert (warning.origin.file, warning.origin.line, warning.origin.column, warning.origin.path) == ("dk.yml", 5, 3, "clusters.c")
+    assert warning.code == "DuplicateKey" and "first at line 4" in warning.message

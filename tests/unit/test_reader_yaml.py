@@ -56,6 +56,12 @@ def test_duplicate_key_last_wins_with_its_position():
     assert value["ports"] == {"port": "8080/http"} and value["ports"].value_mark("port") == (3, 9)
 
 
+def test_duplicate_keys_are_listed_with_their_paths():
+    [document] = load_yaml_documents("a:\n  - {x: 1, x: 2}\n  - y\nb: 1\nb: 2\n", "dup.yml")
+    assert document.duplicate_keys == [("x", "a[0].x", 2, 12, 2), ("b", "b", 5, 1, 4)]
+    assert load_yaml_documents("a: 1\nb: 2\n", "ok.yml")[0].duplicate_keys == []
+
+
 def test_multi_document_stream_keeps_empty_documents_and_starts():
     documents = load_yaml_documents("a: 1\n---\n---\nb: 2\n...\n---\n- x\n", "multi.yml")
     assert [document.value for document in documents] == [{"a": 1}, None, {"b": 2}, ["x"]]
