@@ -207,9 +207,14 @@ def _load_into(ctx: ReadContext, artifacts: ArtifactSet, text: str) -> None:
         if kind is None:
             continue
         artifact = _read_document(ctx, kind, mapping, origin)
-        name = getattr(artifact, "name", None)
-        if artifact is None or not name:
+        if artifact is None:
             continue
+        if not getattr(artifact, "name", None):
+            # its missing or illegal name is reported: keep it under the text given, so that the rest of it is
+            # checked in this run too (nothing is rendered while there is an error)
+            given = mapping.get("name")
+            artifact.name = java_text(given) if isinstance(given, (str, int, float)) else f"<{kind} at line {document.line}>"
+        name = artifact.name
         table = getattr(artifacts, KINDS[kind])
         if name in table:
             first = table[name].origin

@@ -249,3 +249,12 @@ def test_duplicate_artifacts_and_ports_across_documents():
 def test_breed_dependency_must_be_deployed_by_a_blueprint_cluster():
     issues = issues_of("name: front\ndeployable: i\ndependencies: {api: back}\n---\nname: back\ndeployable: j\n---\nname: bp\nclusters:\n  f: front\n")
     assert issues == [("UnresolvedBreedDependencyError", "dependencies.api", 3, 21)]
+
+
+def test_an_illegal_name_does_not_hide_the_other_errors_of_its_artifact():
+    gateway = issues_of('name: "bad name"\nport: 9019/http\nroutes:\n  "[h:1]": {weight: 50%, condition: cookie}\n  "[h:2]": {weight: 70%}\n')
+    assert [(code, path) for code, path, *_rest in gateway] == [
+        ("IllegalName", "name"), ("GatewayRouteWeightError", "routes"), ("ConditionSyntaxError", "routes[[h:1]].condition")]
+    blueprint = issues_of('name: "b 1"\nclusters:\n  c:\n    breed: {name: c, deployable: i}\n    scale: {cpu: 1, memory: 1XB, instances: -1}\n')
+    assert [(code, path) for code, path, *_rest in blueprint] == [
+        ("IllegalName", "name"), ("InvalidValue", "clusters.c.scale.memory"), ("InvalidValue", "clusters.c.scale.instances")]
