@@ -46,51 +46,66 @@ def validate(paths, output_format):
 @click.option("--bind", "bind_address", default="0.0.0.0", show_default=True, help="Address the gateway frontends listen on.")
 @click.option("--runtime-dir", default="/run/haproxy", show_default=True, help="Where the admin socket lives.")
 @click.option("--state-file", default="/var/lib/haproxy/server-state", show_default=True, help="HAProxy server-state-file.")
+@click.option("--virtual-hosts-bind", help="ADDRESS:PORT of the frontend that serves the gateways' virtual_hosts; without it they are not served.")
 @click.option("--template", "template_path", type=click.Path(exists=True, dir_okay=False), help="Your own Jinja2 template instead of the shipped one.")
 @format_option
-def render_command(paths, output, check, bind_address, runtime_dir, state_file, template_path, output_format):
-    """Render the HAProxy configuration (and its weight maps) for artifacts."""
+def render_command(paths, output, check, bind_address, runtime_dir, state_file, virtual_hosts_bind, template_path, output_format):
+    """Render the HAProxy configuration (and its weight maps) for artifacts.
+
+    A gateway that is sticky `instance` needs the environment variable DROVER_DYNAMIC_COOKIE_KEY: a stable secret that
+    signs the instance cookies (keep it in a vault; a new key moves every client to another instance once)."""
     options = RenderOptions(
         bind_address=bind_address,
         admin_socket=os.path.join(runtime_dir, "admin.sock"),
         server_state_file=state_file,
         template_path=template_path,
-        # The key must stay the same across renders, or every instance cookie becomes invalid: keep it in a vault.
+        virtual_hosts_bind=virtual_hosts_bind,
+        # an environment variable, not an option: a secret on the command line shows in `ps` and shell history
         dynamic_cookie_key=os.environ.get("DROVER_DYNAMIC_COOKIE_KEY"),
     )
+    if output is None and check:
+        raise click.UsageError("--check needs -o/--output: HAProxy checks the files where they are written")
     try:
         rendered = render(load_paths(list(paths)), options)
     except DroverError as exc:
         fail(exc, output_format)
-    if output is None and check:
-        raise click.UsageError("--check needs -o/--output: HAProxy checks the files where they are written")
-    if output is None:
-        sys.stdout.write(rendered.files["haproxy.cfg"])
-        return
-    base = os.path.dirname(os.path.abspath(output))
-    written = []
-    for name, text in sorted(rendered.files.items()):
-        target = os.path.abspath(output) if name == "haproxy.cfg" else os.path.join(base, name)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        written.append(target)
-    result = {"written": written}
+    result = {"written": [], "warnings": list(rendered.warnings)}
     if check:
+        # before anything is written: a configuration HAProxy rejects never replaces the file at -o
         try:
             validate_config(os.path.abspath(output), rendered.config, rendered.maps)
             result["haproxy_check"] = {"valid": True, "message": ""}
         except ConfigInvalidError as exc:
             result["haproxy_check"] = {"valid": False, "message": str(exc)}
-    if output_format == "json":
+    if output is None:
+        sys.stdout.write(rendered.files["haproxy.cfg"])
+    elif not check or result["haproxy_check"]["valid"]:
+        result["written"] = _write_files(output, rendered.files)
+    if output_format == "json" and output is not None:
         emit_json(result)
     else:
-        for path in written:
+        for warning in result["warnings"]:
+            click.echo(f"warning: {warning}", err=True)
+        for path in result["written"]:
             click.echo(f"wrote {path}")
         if check:
-            click.echo("haproxy -c: configuration is valid" if result["haproxy_check"]["valid"] else result["haproxy_check"]["message"])
+            click.echo("haproxy -c: configuration is valid" if result["haproxy_check"]["valid"]
+                       else f"{result['haproxy_check']['message']}\nnothing was written")
     if check and not result["haproxy_check"]["valid"]:
         sys.exit(EXIT_INVALID)
+
+
+def _write_files(output: str, files: dict) -> list:
+    """haproxy.cfg at `output`, its maps beside it; the paths written."""
+    base = os.path.dirname(os.path.abspath(output))
+    written = []
+    for name, text in sorted(files.items()):
+        target = os.path.abspath(output) if name == "haproxy.cfg" else os.path.join(base, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        written.append(target)
+    return written
 
 
 render_command.name = "render"

@@ -735,9 +735,12 @@ def render(artifacts: ArtifactSet, options: RenderOptions | None = None, instanc
     backends = all_backends(frontends)
     warnings = []
     if any(b.sticky_instance for b in backends) and not options.dynamic_cookie_key:
-        raise DroverError("a gateway is sticky `instance`: RenderOptions.dynamic_cookie_key must be set (a stable secret)")
+        raise DroverError("a gateway is sticky `instance`, so rendering needs a dynamic cookie key, a stable secret that signs the "
+                          "instance cookies (RenderOptions.dynamic_cookie_key: the haproxy role's haproxy_dynamic_cookie_key, "
+                          "haproxy_routing's dynamic_cookie_key, or DROVER_DYNAMIC_COOKIE_KEY in the environment of `drover render`)")
     if any(f.virtual_hosts for f in frontends) and not options.virtual_hosts_bind:
-        warnings.append("gateways have virtual_hosts but RenderOptions.virtual_hosts_bind is not set: virtual hosts are not served")
+        warnings.append("gateways have virtual_hosts but no virtual-hosts listener is set (RenderOptions.virtual_hosts_bind: "
+                        "render_options.virtual_hosts_bind in Ansible, --virtual-hosts-bind for `drover render`): virtual hosts are not served")
     compiler = _ConditionCompiler()
     frontend_sections = [{"name": f.name, "comment": comment(f"gateway {f.label}"), "lines": frontend_lines(f, options, compiler)} for f in frontends]
     vhost_lines = virtual_hosts_frontend(frontends, options, compiler)

@@ -67,9 +67,34 @@ def test_render_check_writes_config_and_maps_haproxy_accepts(tmp_path):
 def test_render_check_fails_when_haproxy_rejects(tmp_path):
     template = tmp_path / "broken.j2"
     template.write_text("global\n    this-is-not-a-directive\n")
-    result = run("render", EXAMPLE, "-o", str(tmp_path / "haproxy.cfg"), "--check", "--template", str(template))
+    live = tmp_path / "haproxy.cfg"
+    live.write_text("# the configuration that runs\n")
+    result = run("render", EXAMPLE, "-o", str(live), "--check", "--template", str(template))
     assert result.exit_code == 1
     assert "this-is-not-a-directive" in result.output or "unknown keyword" in result.output
+    # checked before anything is written: the file at -o and the maps beside it stay as they were
+    assert "nothing was written" in result.output
+    assert live.read_text() == "# the configuration that runs\n" and not (tmp_path / "maps").exists()
+
+
+def test_render_reports_the_engines_warnings_and_serves_virtual_hosts_when_given_a_listener(tmp_path):
+    gateway = REPO / "examples" / "gateway-external.yml"
+    without = run("render", str(gateway), "-o", str(tmp_path / "a.cfg"), "--format", "json")
+    assert without.exit_code == 0 and "virtual hosts are not served" in json.loads(without.stdout)["warnings"][0]
+    served = run("render", str(gateway), "-o", str(tmp_path / "b.cfg"), "--check", "--virtual-hosts-bind", "127.0.0.1:8080")
+    assert served.exit_code == 0, served.output
+    assert "warning:" not in served.output and "bind 127.0.0.1:8080" in (tmp_path / "b.cfg").read_text()
+
+
+def test_render_names_the_cookie_key_variable_for_a_sticky_instance_gateway(tmp_path, monkeypatch):
+    sticky = str(REPO / "examples" / "sticky-instance.yml")
+    monkeypatch.delenv("DROVER_DYNAMIC_COOKIE_KEY", raising=False)
+    refused = run("render", sticky, "-o", str(tmp_path / "haproxy.cfg"))
+    assert refused.exit_code != 0 and "DROVER_DYNAMIC_COOKIE_KEY" in refused.output
+    monkeypatch.setenv("DROVER_DYNAMIC_COOKIE_KEY", "a-stable-secret")
+    rendered = run("render", sticky, "-o", str(tmp_path / "haproxy.cfg"), "--check")
+    assert rendered.exit_code == 0, rendered.output
+    assert "dynamic-cookie-key a-stable-secret" in (tmp_path / "haproxy.cfg").read_text()
 
 
 def test_render_to_stdout_is_deterministic():
