@@ -84,6 +84,15 @@ def external_address_problem(text: str) -> str | None:
     return EXTERNAL_ALLOWED
 
 
+# algorithms that hash what an HTTP request carries: on a tcp port HAProxy falls back to roundrobin with a warning
+_HTTP_BALANCE = re.compile(r"(uri|url_param|hdr\()")
+TCP_BALANCE_ALLOWED = "on a tcp port: roundrobin, leastconn, random, random(<n>), first or source (uri, url_param and hdr need an http port)"
+
+
+def balance_needs_http(text) -> bool:
+    return isinstance(text, str) and _HTTP_BALANCE.match(text) is not None
+
+
 def balance_problem(text) -> str | None:
     if isinstance(text, str) and _BALANCE.fullmatch(text):
         return None
