@@ -53,7 +53,10 @@ _DURATION_UNITS = {"": 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 
 
 MEMORY_ALLOWED = "a number of megabytes, or a number with a unit: KB, MB, GB, TB (decimal, .5GB = 500 MB) or Ki, Mi, Gi (binary), e.g. 128MB"
 CPU_ALLOWED = "a number of cores greater than 0, e.g. 0.5 or \"0.2\", or millicores such as 500m"
-INSTANCES_ALLOWED = "a whole number of at least 1"
+# one HAProxy server slot per instance, up to a scale escalation's maximum: beyond this a single service's backend
+# makes haproxy.cfg large and `haproxy -c` slow (100,000 slots took minutes) for no fleet this tool runs
+MAX_INSTANCES = 10000
+INSTANCES_ALLOWED = f"a whole number from 1 to {MAX_INSTANCES}"
 DURATION_ALLOWED = "a number of seconds, or a number with a unit: ms, s, m, h, d (e.g. 100ms, 10s, 1m)"
 PERCENT_ALLOWED = "a percentage from 0% to 100%, e.g. 90% or 90"
 PORT_ALLOWED = "a port number from 1 to 65535, optionally with /http or /tcp, e.g. 8080/http"
@@ -109,7 +112,7 @@ def parse_instances(value) -> int:
         number = int(value)
     elif isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())
-    if number is None or number < 1:
+    if number is None or not 1 <= number <= MAX_INSTANCES:
         raise QuantityError("invalid instances", value, INSTANCES_ALLOWED)
     return number
 

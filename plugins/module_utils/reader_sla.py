@@ -13,7 +13,7 @@ from __future__ import annotations
 from ansible_collections.drover.fleet.plugins.module_utils.errors import Origin
 from ansible_collections.drover.fleet.plugins.module_utils.model import Escalation, Reference, Scale, Sla, SlaReference
 from ansible_collections.drover.fleet.plugins.module_utils.quantities import (
-    parse_cpu, parse_duration_s, parse_instances, parse_memory_mb, parse_number)
+    INSTANCES_ALLOWED, MAX_INSTANCES, parse_cpu, parse_duration_s, parse_instances, parse_memory_mb, parse_number)
 from ansible_collections.drover.fleet.plugins.module_utils.reader_context import ReadContext
 
 SLIDING_WINDOW = "response_time_sliding_window"
@@ -189,6 +189,8 @@ def _read_scale_escalation(ctx: ReadContext, escalation: Escalation, mapping: di
     escalation.scale_by = values.get("scale_by")
     if escalation.scale_by is not None and escalation.scale_by <= 0:
         ctx.error(ctx.at(origin, mapping, "scale_by"), "scale_by must be above 0", "InvalidValue", mapping["scale_by"], "a number above 0")
+    if whole and escalation.maximum is not None and escalation.maximum > MAX_INSTANCES:
+        ctx.error(ctx.at(origin, mapping, "maximum"), "too many instances", "InvalidValue", mapping["maximum"], INSTANCES_ALLOWED)
     if escalation.minimum is not None and escalation.maximum is not None and escalation.minimum > escalation.maximum:
         ctx.error(ctx.at(origin, mapping, "maximum"), "maximum is below minimum", "InvalidValue",
                   f"minimum {escalation.minimum:g}, maximum {escalation.maximum:g}", "minimum <= maximum")

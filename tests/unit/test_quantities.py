@@ -38,12 +38,12 @@ def test_bad_memory(value):
     assert "MB" in error.value.allowed and error.value.message == "invalid memory"
 
 
-@pytest.mark.parametrize("value, count", [(1, 1), ("3", 3), (4.0, 4), (" 2 ", 2)])
+@pytest.mark.parametrize("value, count", [(1, 1), ("3", 3), (4.0, 4), (" 2 ", 2), (10000, 10000)])
 def test_instances(value, count):
     assert parse_instances(value) == count and isinstance(parse_instances(value), int)
 
 
-@pytest.mark.parametrize("value", [0, -2, 1.5, "two", True, None, "1e3"])
+@pytest.mark.parametrize("value", [0, -2, 1.5, "two", True, None, "1e3", 10001, "100000000000000000000"])
 def test_bad_instances(value):
     with pytest.raises(QuantityError, match="instances"):
         parse_instances(value)

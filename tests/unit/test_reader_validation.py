@@ -122,6 +122,7 @@ CASES = [
     ("sla", "name: s\ntype: response_time_sliding_window\nwindow: {interval: 10, cooldown: 0}\n", ("MissingPathValueError", "threshold", 1, 1)),
     ("escalation", "name: e\ntype: scale_cpu\nminimum: 4\nmaximum: 2\nscale_by: 1\n", ("InvalidValue", "maximum", 4, 10)),
     ("escalation", "name: e\ntype: scale_instances\nminimum: 1\nmaximum: 2.5\nscale_by: 1\n", ("InvalidValue", "maximum", 4, 10)),
+    ("escalation", "name: e\ntype: scale_instances\nminimum: 1\nmaximum: 20000\nscale_by: 1\n", ("InvalidValue", "maximum", 4, 10)),
     ("escalation", "name: e\nto_all: []\n", ("MissingPathValueError", "to_all", 2, 9)),
     ("scale", "name: s\ncpu: 1\nmemory: 1GB\n", ("MissingPathValueError", "instances", 1, 1)),
 ]
