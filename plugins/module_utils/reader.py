@@ -122,20 +122,22 @@ def _load_files(ctx: ReadContext, artifacts: ArtifactSet, files: list[str]) -> A
 
 
 def yaml_files(paths: list[str], ctx: ReadContext) -> list[str]:
-    """The files to read: files as given, directories walked for *.yml/*.yaml in sorted order."""
+    """The files to read: files as given, directories walked for *.yml/*.yaml in sorted order, leaving out hidden
+    ones (.git, .venv, editor files). A file named twice (`. a.yml`, `./a.yml` and `a.yml`) is read once."""
     files = []
     for path in paths:
         if os.path.isdir(path):
             found = []
             for directory, subdirectories, names in os.walk(path):
-                subdirectories.sort()
-                found.extend(os.path.join(directory, name) for name in names if name.endswith(YAML_SUFFIXES))
+                subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))
+                found.extend(os.path.join(directory, name) for name in names if name.endswith(YAML_SUFFIXES) and not name.startswith("."))
             files.extend(sorted(found))
         elif os.path.isfile(path):
             files.append(path)
         else:
             ctx.error(Origin(path), "no such file or directory", "FileError", path, "a YAML file or a directory of them")
-    return files
+    seen = set()
+    return [path for path in files if not (os.path.realpath(path) in seen or seen.add(os.path.realpath(path)))]
 
 
 def detect_kind(ctx: ReadContext, mapping: dict, origin: Origin) -> str | None:

@@ -331,6 +331,18 @@ def test_load_paths_reads_directories_recursively_in_sorted_order():
     assert artifacts.breeds["frontend"].origin.file.endswith("tree/a-breed.yaml")
 
 
+
+def test_a_file_named_twice_is_read_once_and_hidden_directories_are_left_out(tmp_path, monkeypatch):
+    """`drover validate . a.yml` and `./a.yml a.yml` name one file: not a gateway defined twice. A directory walk
+    leaves out .git, .venv and other hidden entries (a virtualenv holds YAML files of its own)."""
+    (tmp_path / "a.yml").write_text("name: g1\nport: 9000/http\nroutes: ['[127.0.0.1:1]']\n")
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "tool.yml").write_text("not: [an artifact\n")
+    (tmp_path / ".#a.yml").write_text("name: g1\nport: 9001/http\n")
+    monkeypatch.chdir(tmp_path)
+    for paths in ([".", "a.yml"], ["./a.yml", "a.yml"], [str(tmp_path), "a.yml"]):
+        assert list(load_paths(paths).gateways) == ["g1"], paths
+
 def test_standalone_gateway_with_external_targets_needs_no_blueprint():
     artifacts = load_paths([str(DATA / "external.yml")])
     gateway = artifacts.gateways["outside"]
