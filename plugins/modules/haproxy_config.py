@@ -279,6 +279,11 @@ rolled_back:
   returned: failed
   type: bool
   sample: true
+rollback_ok:
+  description: On a failed reload, whether HAProxy came up again on the restored configuration and serves it.
+  returned: failed
+  type: bool
+  sample: true
 haproxy_message:
   description: On failure, what HAProxy said (its C(ALERT) lines).
   returned: failed
