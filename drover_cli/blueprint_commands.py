@@ -71,7 +71,9 @@ def render_command(paths, output, check, bind_address, runtime_dir, state_file, 
         fail(exc, output_format)
     result = {"written": [], "warnings": list(rendered.warnings)}
     if check:
-        # before anything is written: a configuration HAProxy rejects never replaces the file at -o
+        # before anything is written: a configuration HAProxy rejects never replaces the file at -o (the directory
+        # must exist, HAProxy's `default-path config` goes there)
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
         try:
             validate_config(os.path.abspath(output), rendered.config, rendered.maps)
             result["haproxy_check"] = {"valid": True, "message": ""}

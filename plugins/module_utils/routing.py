@@ -468,7 +468,8 @@ class _Planner:
         nodes = []
         for route, percent in zip(gateway.routes, percents):
             self.check_route(route)
-            label = route.name or route.path
+            # a route that refers to a route artifact is named by where it goes, and by the artifact
+            label = f"{route.path} (route {route.name})" if route.name and route.name != route.path else route.path
             if route.target_kind == EXTERNAL_TARGET:
                 nodes.append(_Node(route, label, percent, leaf=self.external_leaf(route)))
                 continue

@@ -54,13 +54,13 @@ def test_validate_json_output_is_machine_readable():
 
 
 def test_render_check_writes_config_and_maps_haproxy_accepts(tmp_path):
-    target = tmp_path / "haproxy.cfg"
+    target = tmp_path / "new" / "haproxy.cfg"   # a directory that does not exist yet
     result = run("render", EXAMPLE, "-o", str(target), "--check", "--bind", "127.0.0.1")
     assert result.exit_code == 0, result.output
     assert "configuration is valid" in result.output
     text = target.read_text()
     assert "bind 127.0.0.1:9050" in text
-    maps = list((tmp_path / "maps").glob("*.map"))
+    maps = list((tmp_path / "new" / "maps").glob("*.map"))
     assert maps and "0:8999" in maps[0].read_text()
 
 

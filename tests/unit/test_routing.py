@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DslError
 from ansible_collections.drover.fleet.plugins.module_utils.model import Blueprint, Cluster, Gateway, Port, Service
+from ansible_collections.drover.fleet.plugins.module_utils.reader import load_text
 from ansible_collections.drover.fleet.plugins.module_utils.routing import (
     PICK_RANGE,
     effective_weights,
@@ -316,3 +317,11 @@ def test_explain_describes_stages():
     [data] = explain(standalone(blueprints=[two_clusters(True)]))
     assert data["stages"][0]["route"] == "shop/web"
     assert data["statements"][-1].startswith("requests weighted to shop/web: requests matching `has header X-Beta` go to")
+
+
+def test_explain_names_a_referenced_route_by_its_target_and_its_name():
+    text = ("name: canary-route\nkind: route\nweight: 50%\n---\nname: g\nport: 9100/http\nroutes:\n"
+            "  '[127.0.0.1:1]': {weight: 50%}\n  '[127.0.0.1:2]': {ref: canary-route}\n")
+    [data] = explain(load_text(text, "ref.yml"))
+    assert [entry["route"] for entry in data["weights"]] == ["[127.0.0.1:1]", "[127.0.0.1:2] (route canary-route)"]
+    assert "50% [127.0.0.1:2] (route canary-route)" in " ".join(data["statements"])
