@@ -47,7 +47,8 @@ PREDEFINED_ACLS = frozenset((
     "LOCALHOST", "METH_CONNECT", "METH_DELETE", "METH_GET", "METH_HEAD", "METH_OPTIONS", "METH_POST", "METH_PUT", "METH_TRACE",
     "RDP_COOKIE", "REQ_CONTENT", "TRUE", "WAIT_END",
 ))
-REWRITE_ALLOWED = ("'<new path> if <haproxy condition>': the path has no whitespace, quotes, '#', backslash or control characters; "
+REWRITE_ALLOWED = ("'<new path> if <haproxy condition>': the path has no whitespace, quotes, '#', backslash or control characters, "
+                   "and is an HAProxy log-format (a literal % is written %%, %[<sample fetch>] inserts a value, e.g. /v2%[path]); "
                    "the condition is anonymous ACLs such as '{ path_beg /api }', each starting with an HAProxy sample fetch, and "
                    "predefined ACLs (TRUE, METH_GET, ...), each optionally negated with '!', joined by spaces (and) or 'or' / '||', "
                    "with balanced quotes and no '#', backslash or control characters")
@@ -99,8 +100,21 @@ def balance_problem(text) -> str | None:
     return BALANCE_ALLOWED
 
 
+# the new path is an HAProxy log-format: `%%` is a literal %, `%[<sample fetch>...]` inserts a value (`/v2%[path]`)
+_LOG_FORMAT_PART = re.compile(r"%%|%\[([^\[\]%]+)\]|[^%]")
+
+
+def _log_format_problem(path: str) -> bool:
+    parts = list(_LOG_FORMAT_PART.finditer(path))
+    if sum(len(part.group(0)) for part in parts) != len(path):
+        return True
+    return any(part.group(1) is not None and not is_sample_fetch(part.group(1)) for part in parts)
+
+
 def rewrite_problem(path: str, condition: str) -> str | None:
     if not _REWRITE_PATH.fullmatch(path) or has_control_characters(path) or has_control_characters(condition):
+        return REWRITE_ALLOWED
+    if _log_format_problem(path):
         return REWRITE_ALLOWED
     if _UNSAFE_IN_CONDITION.search(condition):
         return REWRITE_ALLOWED

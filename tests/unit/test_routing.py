@@ -259,6 +259,9 @@ def test_conditions_on_tcp_are_refused():
     ({"rewrites": [rewrite("/x", "{ path / } # comment")]}, "InvalidRewrite"),
     ({"rewrites": [rewrite("/x", "{ path_beg x } INJECTED { }")]}, "InvalidRewrite"),
     ({"rewrites": [rewrite("/x", "p_ext_jpg path_end -i .jpg")]}, "InvalidRewrite"),   # VAMP's example names an undefined ACL
+    ({"rewrites": [rewrite("/x%[path", "{ path_beg /a }")]}, "InvalidRewrite"),   # the path is a log-format: unclosed
+    ({"rewrites": [rewrite("/a%20b", "{ path_beg /a }")]}, "InvalidRewrite"),     # a literal % is written %%
+    ({"rewrites": [rewrite("/x%[nosuchfetch]", "{ path_beg /a }")]}, "InvalidRewrite"),
 ])
 def test_unsafe_route_settings_are_refused(extra, code):
     with pytest.raises(DslError) as caught:
