@@ -10,6 +10,8 @@ service or one breed name, `breed`/`scale` written straight under the cluster, a
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.drover.fleet.plugins.module_utils.errors import Origin
 from ansible_collections.drover.fleet.plugins.module_utils.model import (
     CLUSTER_TARGET, SERVICE_TARGET, Blueprint, Cluster, Gateway, Port, Reference, Service)
@@ -173,8 +175,12 @@ def _read_blueprint_gateways(ctx: ReadContext, value, origin: Origin) -> list[Ga
         key_origin = ctx.key_at(origin, mapping, key)
         try:
             parsed = parse_port(key)
-        except QuantityError:
+        except QuantityError as exc:
             parsed = None
+            if re.fullmatch(r"\d+/\S*", str(key)):
+                # a port with a protocol drover does not serve (9063/udp): say that, not that it is a bad name
+                ctx.error(key_origin, f"gateway port: {exc.message}", "InvalidValue", key, exc.allowed)
+                continue
         if parsed is not None:
             port = Port(str(parsed.number), parsed.number, parsed.protocol, key_origin, key)
             allowed = GATEWAY_BODY_KEYS

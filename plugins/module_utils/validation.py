@@ -216,8 +216,9 @@ class Validator:
 
     def _weights(self, gateway: Gateway, where: str) -> None:
         weights = [route.weight for route in gateway.routes if route.weight is not None]
-        if not weights:
-            return
+        if not weights or any(route.weight is None and self.ctx.sources.get(id(route), {}).get("weight") is not None
+                              for route in gateway.routes):
+            return  # no weights, or one that could not be read (reported where it is): a total would mislead
         total = sum(weights)
         shown = Described(" + ".join(f"{weight:g}%" for weight in weights) + f" = {total:g}%")
         origin = self.ctx.field_origin(gateway, "routes")

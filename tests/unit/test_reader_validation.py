@@ -108,6 +108,8 @@ CASES = [
     ("blueprint", "name: bp\nclusters:\n  a:\n    breed: x\n    sla:\n      type: t\n      escalations: [{type: scale_instances, minimum: 1, "
                   "maximum: 3, scale_by: 1, target: nowhere}]\n", ("UnresolvedEscalationTargetError", "clusters.a.sla.escalations[0].target", 7, 90)),
     # gateways
+    ("blueprint", "name: b\nclusters:\n  two: {breed: {name: two, deployable: i, ports: {a: 80/http}}}\ngateways: {9063/udp: two/a}\n",
+     ("InvalidValue", "gateways.9063/udp", 4, 12)),
     ("gateway", "name: a/b/c/d\nport: 80\n", ("UnsupportedGatewayNameError", "name", 1, 7)),
     ("gateway", "name: g\nport: 80\nvirtual_hosts: {host: x}\n", ("IllegalGatewayVirtualHosts", "virtual_hosts", 3, 16)),
     ("gateway", "name: g\nport: 80\nselector: cold(winter)\n", ("InvalidSelectorError", "selector", 3, 11)),
@@ -260,3 +262,8 @@ def test_an_illegal_name_does_not_hide_the_other_errors_of_its_artifact():
     blueprint = issues_of('name: "b 1"\nclusters:\n  c:\n    breed: {name: c, deployable: i}\n    scale: {cpu: 1, memory: 1XB, instances: -1}\n')
     assert [(code, path) for code, path, *_rest in blueprint] == [
         ("IllegalName", "name"), ("InvalidValue", "clusters.c.scale.memory"), ("InvalidValue", "clusters.c.scale.instances")]
+
+
+def test_a_weight_that_cannot_be_read_is_reported_alone_not_again_in_a_total():
+    issues = issues_of("name: g\nport: 9100/http\nroutes:\n  '[h:1]': {weight: 50%}\n  '[h:2]': {weight: 25%}\n  '[h:3]': {weight: lots}\n")
+    assert [(code, path) for code, path, *_rest in issues] == [("GatewayRouteWeightError", "routes[[h:3]].weight")]
