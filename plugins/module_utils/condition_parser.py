@@ -134,9 +134,10 @@ def check_host(value: str, column: int = 0, text: str | None = None) -> None:
     """A host is a DNS name, an IPv4 address or a bracketed IPv6 address, with an optional :port."""
     match = _HOST_RE.fullmatch(value)
     if match is None or len(value) > 261 or (match.group("port") and int(match.group("port")) > 65535):
+        operators = " (put spaces around && and ||)" if any(symbol in value for symbol in "&|") else ""
         raise ConditionError(
             f"host {value!r} is not a host name: use a DNS name or IP address, optionally with :port "
-            "(internationalized names in punycode)", column, text)
+            f"(internationalized names in punycode){operators}", column, text)
 
 
 def host_port(value: str) -> str | None:
@@ -218,7 +219,7 @@ class _Parser:
                 node = self.condition()
                 self.skip_whitespace()
                 if not self.text.startswith(")", self.pos):
-                    raise self.error(f"expected ')' to close the '(' at column {opening}, found {self.found()}")
+                    raise self.error(f"expected ')' to close the '(' at character {opening + 1}, found {self.found()}")
                 self.pos += 1
                 return node
             return self.operand()
@@ -320,7 +321,7 @@ class _Parser:
                 char = self.text[index]
             chars.append(char)
             index += 1
-        raise self.error(f"the string opened by {quote} at column {start} is not closed")
+        raise self.error(f"the string opened by {quote} at character {start + 1} is not closed")
 
     # Scanning helpers.
 

@@ -305,6 +305,8 @@ def _load(text: str, file: str | None) -> list[YamlDocument]:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         problem = exc.problem or exc.context or "invalid YAML"
+        if mark and mark.index is not None and mark.index < len(text) and text[mark.index] == "\t":
+            problem += " (a tab: YAML indents with spaces only)"
         raise DslError([DslIssue(Origin(file, line, column), f"YAML syntax error: {problem}", "YamlSyntaxError")]) from None
     except yaml.YAMLError as exc:
         raise DslError([DslIssue(Origin(file), f"YAML error: {exc}", "YamlSyntaxError")]) from None

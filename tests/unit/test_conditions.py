@@ -412,3 +412,13 @@ def _minimal_config(compiled: list) -> str:
     for index, condition in enumerate(compiled):
         lines.append(f"    http-request return status 200 content-type text/plain string c{index} if {condition.expression}")
     return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("host==a.com&&host==b.com", "put spaces around && and ||"),
+    ("(host == a.com", r"close the '\(' at character 1,"),
+    ("user-agent == 'Chrome", "opened by ' at character 15 is not closed"),
+])
+def test_parse_errors_point_the_way(text, message):
+    with pytest.raises(ConditionError, match=message):
+        parse_condition(text)

@@ -104,3 +104,9 @@ def test_java_text():
     assert java_text(None) == "null" and java_text(True) == "true" and java_text(False) == "false"
     assert java_text(10) == "10" and java_text(1.5) == "1.5"
     assert java_text(["a", 1, True]) == "[a, 1, true]" and java_text({"k": None}) == "{k=null}"
+
+
+def test_a_tab_in_the_indentation_is_named():
+    with pytest.raises(DslError, match="a tab: YAML indents with spaces only") as caught:
+        load_yaml_documents("name: g\nroutes:\n\t'[h:1]': {}\n", "tab.yml")
+    assert (caught.value.issues[0].origin.line, caught.value.issues[0].origin.column) == (3, 1)
