@@ -67,7 +67,8 @@ def _is_number(value) -> bool:
 
 
 def _text(value) -> str | None:
-    return value.strip() if isinstance(value, str) else None
+    # ASCII only: Python reads other scripts' digits as numbers ('٣٠%' would be 30%)
+    return value.strip() if isinstance(value, str) and value.isascii() else None
 
 
 def parse_cpu(value) -> float:
@@ -75,8 +76,8 @@ def parse_cpu(value) -> float:
     number = None
     if _is_number(value):
         number = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
+    elif _text(value) is not None:
+        text = _text(value)
         milli = _CPU_MILLI.match(text)
         try:
             number = int(milli.group(1)) / 1000.0 if milli else float(text)
@@ -110,8 +111,8 @@ def parse_instances(value) -> int:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
+    elif _text(value) is not None and _text(value).isdigit():
+        number = int(_text(value))
     if number is None or not 1 <= number <= MAX_INSTANCES:
         raise QuantityError("invalid instances", value, INSTANCES_ALLOWED)
     return number
@@ -174,9 +175,9 @@ def parse_number(value, minimum: float | None = None, whole: bool = False) -> fl
     number = None
     if _is_number(value):
         number = float(value)
-    elif isinstance(value, str):
+    elif _text(value) is not None:
         try:
-            number = float(value.strip())
+            number = float(_text(value))
         except ValueError:
             number = None
     if number is None or not math.isfinite(number):

@@ -24,7 +24,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.gateway_targets impor
 from ansible_collections.drover.fleet.plugins.module_utils.model import ArtifactSet, Blueprint
 from ansible_collections.drover.fleet.plugins.module_utils.reader_blueprint import read_blueprint
 from ansible_collections.drover.fleet.plugins.module_utils.reader_breed import read_breed
-from ansible_collections.drover.fleet.plugins.module_utils.reader_context import ReadContext
+from ansible_collections.drover.fleet.plugins.module_utils.reader_context import Described, ReadContext
 from ansible_collections.drover.fleet.plugins.module_utils.reader_gateway import read_condition, read_gateway, read_named_route
 from ansible_collections.drover.fleet.plugins.module_utils.reader_sla import (
     GROUP_ESCALATIONS, SCALE_ESCALATIONS, read_escalation, read_scale, read_sla)
@@ -43,7 +43,7 @@ KINDS = {
     "condition": "conditions",
     "route": "routes",
 }
-KINDS_ALLOWED = ", ".join(f"{kind}s" for kind in KINDS)
+KINDS_ALLOWED = ", ".join(KINDS) + " (or the plural: breeds, ...)"
 YAML_SUFFIXES = (".yml", ".yaml")
 _NAMED_KINDS = ("sla", "scale", "escalation", "condition")
 
@@ -164,7 +164,8 @@ def detect_kind(ctx: ReadContext, mapping: dict, origin: Origin) -> str | None:
         return "condition"
     if any(key in mapping for key in ("weight", "condition_strength", "rewrites", "balance")):
         return "route"
-    ctx.error(origin, "cannot tell what kind of artifact this document is", "UnknownArtifactKind", None,
+    ctx.error(origin, "cannot tell what kind of artifact this document is", "UnknownArtifactKind",
+              Described("keys " + ", ".join(str(key) for key in list(mapping)[:8])) if mapping else Described("an empty mapping"),
               f"a kind: key ({KINDS_ALLOWED}), or the keys of one (clusters, deployable, port, cpu/memory/instances, ...)")
     return None
 

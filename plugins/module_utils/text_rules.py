@@ -18,8 +18,8 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy_quoting impor
 # VAMP forbids whitespace, '/', '[' and ']' in names; we also keep out everything HAProxy or a shell would read as syntax
 _NAME = re.compile(r"[A-Za-z0-9_.:@+~!-]+")
 _STRICT_NAME = re.compile(r"[A-Za-z0-9_:@+~!-]+")
-NAME_ALLOWED = "letters, digits and . _ : - @ + ~ ! (no whitespace, '/', '[', ']', quotes or other punctuation)"
-STRICT_NAME_ALLOWED = "letters, digits and _ : - @ + ~ ! (no '.', whitespace, '/', '[', ']', quotes or other punctuation)"
+NAME_ALLOWED = "ASCII letters, digits and . _ : - @ + ~ ! (no whitespace, '/', '[', ']', quotes or other punctuation)"
+STRICT_NAME_ALLOWED = "ASCII letters, digits and _ : - @ + ~ ! (no '.', whitespace, '/', '[', ']', quotes or other punctuation)"
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _VIRTUAL_HOST = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*\.?(?::\d{{1,5}})?")

@@ -103,3 +103,12 @@ def test_number_bounds_and_whole():
     assert error.value.allowed == "a number of at least 0"
     with pytest.raises(QuantityError, match="not a number"):
         parse_number("many")
+
+
+@pytest.mark.parametrize("parse, value", [
+    (parse_percentage, "٣٠%"), (parse_instances, "٣"), (parse_cpu, "٣"), (parse_memory_mb, "٣MB"), (parse_port, "٨٠"),
+    (parse_duration_s, "٣s"), (parse_number, "٣"),
+])
+def test_digits_of_other_scripts_are_not_numbers(parse, value):
+    with pytest.raises(QuantityError):
+        parse(value)
