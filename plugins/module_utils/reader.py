@@ -195,7 +195,7 @@ def _load_into(ctx: ReadContext, artifacts: ArtifactSet, text: str) -> None:
         documents = load_yaml_documents(text, ctx.file)
     except DslError as exc:
         ctx.issues.extend(exc)
-        return
+        documents = getattr(exc, "documents", [])  # those before the syntax error are still checked
     for document in documents:
         for key, path, line, column, first_line in document.duplicate_keys:
             ctx.warn(Origin(ctx.file, line, column, path), f"'{key}' is given twice in one mapping (first at line "

@@ -406,3 +406,10 @@ def test_a_key_given_twice_is_read_as_vamp_does_with_a_warning_at_the_later_one(
     [warning] = artifacts.warnings
     assert (warning.origin.file, warning.origin.line, warning.origin.column, warning.origin.path) == ("dk.yml", 5, 3, "clusters.c")
     assert warning.code == "DuplicateKey" and "first at line 4" in warning.message
+
+
+
+def test_a_yaml_syntax_error_in_a_later_document_does_not_hide_the_errors_of_the_ones_before():
+    with pytest.raises(DslError) as caught:
+        load_text("name: g\nport: 9100/http\nroutes:\n  '[h:1]': {weight: 30%}\n---\nname: [broken\n", "two.yml")
+    assert [issue.code for issue in caught.value.issues] == ["YamlSyntaxError", "GatewayRouteWeightError"]
