@@ -21,7 +21,8 @@ from ansible_collections.drover.fleet.plugins.module_utils.model import (
 from ansible_collections.drover.fleet.plugins.module_utils.reader_context import Described, ReadContext, listing
 from ansible_collections.drover.fleet.plugins.module_utils.yaml_loader import mark_of
 from ansible_collections.drover.fleet.plugins.module_utils.text_rules import (
-    TCP_BALANCE_ALLOWED, balance_needs_http, balance_problem, deployable_problem, external_address_problem, has_control_characters, rewrite_problem, virtual_host_problem)
+    TCP_BALANCE_ALLOWED, balance_needs_http, balance_problem, deployable_problem, external_address_problem, has_control_characters, rewrite_problem,
+    virtual_host_problem)
 
 from ansible_collections.drover.fleet.plugins.module_utils.conditions import ConditionError, compile_condition
 

@@ -258,7 +258,6 @@ def test_second_run_through_ansible_runner_with_survey_vars_changes_nothing(flee
     assert sum(run.stats["changed"].values()) == 0, run.stats["changed"]
 
 
-
 def test_a_blueprint_path_relative_to_the_working_directory_is_found_too(fleet, deployed):
     """`ansible-playbook playbooks/deploy.yml -e drover_blueprint=<path from the checkout>`, as the README and a cron
     job in the project directory run it: not in the playbook's directory, so read from where ansible-playbook runs."""
@@ -267,6 +266,7 @@ def test_a_blueprint_path_relative_to_the_working_directory_is_found_too(fleet, 
     assert not (REPO_ROOT / "playbooks" / relative).exists()
     run = fleet.playbook("deploy", "canary", "--check", extra={"drover_blueprint": relative})
     assert sum(run.changed.values()) == 0, run.changed
+
 
 def test_check_mode_shows_the_diff_and_touches_nothing(fleet, deployed):
     assert deployed.changed["lb1"] > 0

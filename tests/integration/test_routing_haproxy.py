@@ -266,8 +266,8 @@ def test_a_condition_with_alternatives_draws_its_strength_once(echo, tmp_path):
 def test_a_route_without_a_live_server_gives_its_requests_to_the_live_routes(echo, tmp_path):
     """x1/x2/x3 at 50/30/20. With x2 in maintenance its draws are drawn again (50% to x1, 20% to x3) and what names
     x2 twice goes to the route at the map's start, x1: 74/26, no 503. With x1 out too, everything reaches x3, the
-    route at the map's end. With only x2 live, everything reaches it through the last resort. A condition whose route has no live server releases its requests to the weights.
-    With nothing live, HAProxy answers 503."""
+    route at the map's end. With only x2 live, everything reaches it through the last resort. A condition whose route
+    has no live server releases its requests to the weights. With nothing live, HAProxy answers 503."""
     port = free_port()
     x1, x2, x3 = echo.ports["x1"], echo.ports["x2"], echo.ports["x3"]
     gateway = external_gateway([x1, x2, x3], [50, 30, 20], port=port)

@@ -36,7 +36,6 @@ def test_blueprint_load_error_names_file_and_line():
         blueprint_load(INVALID)
 
 
-
 def test_blueprint_load_looks_for_a_relative_path_in_search_first_then_in_the_working_directory(tmp_path, monkeypatch):
     """As the playbooks call it: `search=[playbook_dir]`, and the directory ansible-playbook runs in after it."""
     (tmp_path / "playbooks").mkdir()
@@ -53,6 +52,7 @@ def test_blueprint_load_looks_for_a_relative_path_in_search_first_then_in_the_wo
     assert listed["blueprints"]["sava"]["origin"]["file"] == "sava.yml"
     with pytest.raises(AnsibleFilterError, match="search must be a list"):
         blueprint_load("sava.yml", search=str(tmp_path))
+
 
 def test_blueprint_load_rejects_wrong_input_type():
     with pytest.raises(AnsibleFilterError, match="expects YAML text"):

@@ -152,6 +152,7 @@ def test_golden(source, sources):
 
 # --- shorthand forms ----------------------------------------------------------------------------------------
 
+
 def test_cluster_as_breed_name_and_services_shorthands():
     model = blueprint("name: b\nclusters:\n  one: sava:1.0\n  two:\n    services: other\n  three:\n    services: {breed: third}\n"
                       "  four: [fourth, {breed: fifth}]\n  five:\n    breed: sixth\n    scale: large\n")
@@ -261,6 +262,7 @@ def test_runtime_only_fields_are_ignored_with_a_warning():
 
 # --- kinds ---------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("text, kind", [
     ("clusters: {}", "blueprint"), ("deployable: x", "breed"), ("port: 80\nroutes: {}", "gateway"), ("cpu: 1", "scale"),
     ("type: scale_cpu", "escalation"), ("to_all: []", "escalation"), ("type: t\nthreshold: {}", "sla"), ("condition: x", "condition"),
@@ -287,6 +289,7 @@ def test_read_artifact_refuses_several_documents_and_unknown_kinds():
 
 
 # --- resolution across documents, files and directories ----------------------------------------------------
+
 
 def test_load_text_resolves_every_reference(sources):
     artifacts = load_paths([str(sources["sava.yml"])])
@@ -331,7 +334,6 @@ def test_load_paths_reads_directories_recursively_in_sorted_order():
     assert artifacts.breeds["frontend"].origin.file.endswith("tree/a-breed.yaml")
 
 
-
 def test_a_file_named_twice_is_read_once_and_hidden_directories_are_left_out(tmp_path, monkeypatch):
     """`drover validate . a.yml` and `./a.yml a.yml` name one file: not a gateway defined twice. A directory walk
     leaves out .git, .venv and other hidden entries (a virtualenv holds YAML files of its own)."""
@@ -342,6 +344,7 @@ def test_a_file_named_twice_is_read_once_and_hidden_directories_are_left_out(tmp
     monkeypatch.chdir(tmp_path)
     for paths in ([".", "a.yml"], ["./a.yml", "a.yml"], [str(tmp_path), "a.yml"]):
         assert list(load_paths(paths).gateways) == ["g1"], paths
+
 
 def test_standalone_gateway_with_external_targets_needs_no_blueprint():
     artifacts = load_paths([str(DATA / "external.yml")])
@@ -406,7 +409,6 @@ def test_a_key_given_twice_is_read_as_vamp_does_with_a_warning_at_the_later_one(
     [warning] = artifacts.warnings
     assert (warning.origin.file, warning.origin.line, warning.origin.column, warning.origin.path) == ("dk.yml", 5, 3, "clusters.c")
     assert warning.code == "DuplicateKey" and "first at line 4" in warning.message
-
 
 
 def test_a_yaml_syntax_error_in_a_later_document_does_not_hide_the_errors_of_the_ones_before():

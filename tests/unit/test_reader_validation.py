@@ -257,13 +257,13 @@ def test_breed_dependency_must_be_deployed_by_a_blueprint_cluster():
 
 def test_an_illegal_name_does_not_hide_the_other_errors_of_its_artifact():
     gateway = issues_of('name: "bad name"\nport: 9019/http\nroutes:\n  "[h:1]": {weight: 50%, condition: cookie}\n  "[h:2]": {weight: 70%}\n')
-    assert [(code, path) for code, path, *_rest in gateway] == [
+    assert [issue[:2] for issue in gateway] == [
         ("IllegalName", "name"), ("GatewayRouteWeightError", "routes"), ("ConditionSyntaxError", "routes[[h:1]].condition")]
     blueprint = issues_of('name: "b 1"\nclusters:\n  c:\n    breed: {name: c, deployable: i}\n    scale: {cpu: 1, memory: 1XB, instances: -1}\n')
-    assert [(code, path) for code, path, *_rest in blueprint] == [
+    assert [issue[:2] for issue in blueprint] == [
         ("IllegalName", "name"), ("InvalidValue", "clusters.c.scale.memory"), ("InvalidValue", "clusters.c.scale.instances")]
 
 
 def test_a_weight_that_cannot_be_read_is_reported_alone_not_again_in_a_total():
     issues = issues_of("name: g\nport: 9100/http\nroutes:\n  '[h:1]': {weight: 50%}\n  '[h:2]': {weight: 25%}\n  '[h:3]': {weight: lots}\n")
-    assert [(code, path) for code, path, *_rest in issues] == [("GatewayRouteWeightError", "routes[[h:3]].weight")]
+    assert [issue[:2] for issue in issues] == [("GatewayRouteWeightError", "routes[[h:3]].weight")]

@@ -64,6 +64,7 @@ def assert_haproxy_accepts(files: dict, directory: Path) -> None:
 
 # -- examples -----------------------------------------------------------------------------------------------------------
 
+
 def test_there_are_examples():
     names = {p.stem for p in EXAMPLES}
     assert {"sava-canary", "gateway-external", "gateway-tcp", "sticky-instance", "gateway-rewrites-balance"} <= names
@@ -96,6 +97,7 @@ def test_all_examples_together_are_accepted_by_real_haproxy(tmp_path):
 
 
 # -- determinism and weights ----------------------------------------------------------------------------------------------
+
 
 def test_rendering_is_deterministic():
     paths = [str(p) for p in EXAMPLES]
@@ -135,6 +137,7 @@ def test_maps_dir_option():
 
 # -- frontends --------------------------------------------------------------------------------------------------------------
 
+
 def test_frontend_routes_in_one_hop():
     config = render(sava(), OPTIONS).config
     assert config.count("\nfrontend ") == 1 and "unix@" not in config and "send-proxy" not in config
@@ -169,7 +172,6 @@ def test_frontend_routes_in_one_hop():
     assert config.count(f"http-response add-header Set-Cookie '{cookie}=") == 2
 
 
-
 def test_three_weighted_routes_end_with_a_last_resort_in_the_order_of_the_routes():
     """Two draws and the map's two ends can all name dead routes when there are three weighted routes or more: the
     last rules send such a request to the first live route with a weight, in the routes' order, never to a dark launch
@@ -188,6 +190,7 @@ def test_three_weighted_routes_end_with_a_last_resort_in_the_order_of_the_routes
 def frontend_lines(gateway) -> list[str]:
     config = render(standalone(gateway), OPTIONS).config
     return [line.strip() for line in config[config.index("\nfrontend "):config.index("\nbackend ")].splitlines()]
+
 
 def test_a_route_backend_shared_by_gateways_reads_the_cookie_name_from_its_frontend():
     sticky = external_gateway([7001, 7002], name="sticky-one", port=9001)
@@ -301,6 +304,7 @@ def test_bad_condition_is_reported_at_the_route():
 
 # -- backends and slots -------------------------------------------------------------------------------------------------------
 
+
 def backend_block(config: str, target: str) -> list[str]:
     start = config.index(f"# route target {target}\n")
     end = config.find("\n\n", start)
@@ -385,6 +389,7 @@ def test_balance_and_rewrites_reach_the_backend():
 
 
 # -- options and templates ----------------------------------------------------------------------------------------------------
+
 
 def test_global_section_fits_master_worker():
     config = render(sava(), RenderOptions(admin_socket="/run/drover/admin.sock", server_state_file="/var/lib/drover/state",
