@@ -60,7 +60,7 @@ _PICK_TERM = re.compile(r"\{\s*rand\((\d+)\),map_int\(([^,)]+),([^)]*)\),set-var
 # the other static rules of that pick compare its variable
 _PICK_COMPARE = re.compile(r"\S+\s+if\s+\{\s*var\(([^)\s]+)\)\s+-m\s+str\s+[^@\s]\S*\s*\}")
 # the last resort of a pick whose draws named routes without a live server: the routes at the map's ends
-_PICK_PROBE = re.compile(r"\{\s*int\(\d+\),map_int\([^)]*\)\s+-m\s+str\s+\S+\s*\}")
+_PICK_PROBE = re.compile(r"\{\s*int\(\d+\),map_int\([^)]*\)(?:,set-var\([^)\s]+\))?\s+-m\s+str\s+\S+\s*\}")
 # the last resort of a weighted pick: a live route for a request the pick sent to a dead one
 _LAST_RESORT = re.compile(r"!\{\s*var\([^)\s]+\)\s+-m\s+str\s+" + UNROUTED_PREFIX)
 # a rule that also needs a live server in its backend (the sticky rules' own is part of _STICKY_TERMS)
