@@ -197,7 +197,6 @@ def frontend_lines(gateway) -> list[str]:
     return [line.strip() for line in config[start:config.index("\nbackend ", start)].splitlines()]
 
 
-
 def test_every_map_and_acl_file_is_loaded_once_before_the_frontends():
     """HAProxy 2.6 finds a file by walking every pattern list made so far: named before any frontend, each is found
     early (`haproxy -c` of 5,000 gateways: 23 s without, 1 s with; benchmarks/render.py)."""
@@ -212,6 +211,7 @@ def test_every_map_and_acl_file_is_loaded_once_before_the_frontends():
         f"acl file{i} int(0),map_int({name}) -m found" if name.endswith(".map") else f"acl file{i} int(0) -m int -f {name}"
         for i, name in enumerate(files)]
     assert "drover_pattern_files" not in config.split("\nfrontend ", 1)[1]   # no rule routes there
+
 
 def test_a_route_backend_shared_by_gateways_reads_the_cookie_name_from_its_frontend():
     sticky = external_gateway([7001, 7002], name="sticky-one", port=9001)
