@@ -3,7 +3,7 @@ condition strength, map-driven weights, sticky routes) against a plain roundrobi
 
 Both configs run side by side in one run, alternating A/B rounds, with wrk on loopback bounded in time. The backends
 are a separate HAProxy answering `http-request return`, so the backends are never the bottleneck.
-Run: .venv/bin/python benchmarks/dataplane.py [--rounds 5] [--duration 5] [--no-write]
+Run: .venv/bin/python benchmarks/dataplane.py [--rounds 5] [--duration 5] [--no-write] [--only <kind of client>]
 """
 
 from __future__ import annotations
@@ -168,7 +168,10 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--only", help="measure only the kinds of client whose name contains this text (implies --no-write), "
+                                       "e.g. --only 'new client, keep' --rounds 15 for a larger sample of the worst case")
     args = parser.parse_args()
+    args.no_write = args.no_write or bool(args.only)
     processes = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -185,6 +188,8 @@ def main() -> None:
             wait_servers_up(RuntimeClient(options.admin_socket), BACKENDS)
             results = {}
             for client, kind in client_kinds(rendered).items():
+                if args.only and args.only not in client:
+                    continue
                 plain, drover = results.setdefault(client, ([], []))
                 for _round in range(args.rounds):
                     plain.append(wrk(plain_port, args.duration, args.connections, processes[1], kind))
