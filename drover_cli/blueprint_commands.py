@@ -66,10 +66,11 @@ def render_command(paths, output, check, bind_address, runtime_dir, state_file, 
     if output is None and check:
         raise click.UsageError("--check needs -o/--output: HAProxy checks the files where they are written")
     try:
-        rendered = render(load_paths(list(paths)), options)
+        artifacts = load_paths(list(paths))
+        rendered = render(artifacts, options)
     except DroverError as exc:
         fail(exc, output_format)
-    result = {"written": [], "warnings": list(rendered.warnings)}
+    result = {"written": [], "warnings": [str(warning) for warning in artifacts.warnings] + list(rendered.warnings)}
     if check:
         # before anything is written: a configuration HAProxy rejects never replaces the file at -o (the directory
         # must exist, HAProxy's `default-path config` goes there)

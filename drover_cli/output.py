@@ -27,7 +27,8 @@ def fail(error: DroverError, output_format: str) -> None:
     """Report an engine error and exit 1. A DslError lists every issue in the input."""
     if output_format == "json":
         issues = [issue.as_dict() for issue in error.issues] if isinstance(error, DslError) else [{"message": str(error)}]
-        emit_json({"valid": False, "errors": issues})
+        warnings = [warning.as_dict() for warning in error.warnings] if isinstance(error, DslError) else []
+        emit_json({"valid": False, "errors": issues, "warnings": warnings})
     else:
         click.echo(str(error), err=True)
     sys.exit(EXIT_INVALID)

@@ -19,7 +19,8 @@ description:
 options:
   _input:
     description:
-      - YAML text with one or more artifacts, a path to a YAML file or a directory of them, or a list of paths.
+      - YAML text with one or more artifacts, a path to a YAML file or a directory of them, a list of paths, or the
+        output of this filter (returned as it is).
     type: raw
     required: true
   search:
@@ -58,14 +59,17 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.model_codec import to_data
+from ansible_collections.drover.fleet.plugins.module_utils.model_codec import TYPE_KEY, to_data
 from ansible_collections.drover.fleet.plugins.module_utils.sources import load_source
 
 
 def blueprint_load(source, search=()):
-    """Resolved model data for YAML text, a path or a list of paths; relative paths are looked for in `search` first."""
+    """Resolved model data for YAML text, a path or a list of paths; relative paths are looked for in `search` first.
+    Its own output passes through unchanged (a role that loads whatever it is given may be given that)."""
+    if isinstance(source, dict) and source.get(TYPE_KEY) == "ArtifactSet":
+        return source
     if not isinstance(source, (str, list, tuple)):
-        raise AnsibleFilterError(f"drover.fleet.blueprint_load expects YAML text, a path or a list of paths, not {type(source).__name__}")
+        raise AnsibleFilterError(f"drover.fleet.blueprint_load expects YAML text, a path, a list of paths or its own output, not {type(source).__name__}")
     try:
         if isinstance(search, str) or not all(isinstance(directory, str) for directory in search):
             raise AnsibleFilterError("drover.fleet.blueprint_load: search must be a list of directories")

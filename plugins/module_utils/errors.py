@@ -76,14 +76,18 @@ class DroverError(Exception):
 class DslError(DroverError):
     """Bad input. Carries every issue found, not only the first."""
 
-    def __init__(self, issues: list[DslIssue]):
+    def __init__(self, issues: list[DslIssue], warnings: list[DslIssue] | None = None):
         self.issues = list(issues)
+        self.warnings = list(warnings or [])
         super().__init__(self.summary())
 
     def summary(self) -> str:
         count = len(self.issues)
         lines = [f"{count} error{'s' if count != 1 else ''} in the input:"]
         lines.extend(f"  {issue}" for issue in self.issues)
+        if self.warnings:
+            lines.append("and warnings:")
+            lines.extend(f"  {warning}" for warning in self.warnings)
         return "\n".join(lines)
 
     @property

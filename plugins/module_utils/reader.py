@@ -216,7 +216,7 @@ def _load_into(ctx: ReadContext, artifacts: ArtifactSet, text: str) -> None:
             # its missing or illegal name is reported: keep it under the text given, so that the rest of it is
             # checked in this run too (nothing is rendered while there is an error)
             given = mapping.get("name")
-            artifact.name = java_text(given) if isinstance(given, (str, int, float)) else f"<{kind} at line {document.line}>"
+            artifact.name = java_text(given) if isinstance(given, (str, int, float)) else f"<{kind} at {ctx.file or 'line'}:{document.line}>"
         name = artifact.name
         table = getattr(artifacts, KINDS[kind])
         if name in table:
@@ -251,4 +251,5 @@ def _finish(ctx: ReadContext, artifacts: ArtifactSet) -> ArtifactSet:
 
 def _raise_if_any(ctx: ReadContext) -> None:
     if ctx.issues.issues:
-        raise DslError(list(dict.fromkeys(ctx.issues.issues)))
+        # the warnings too: a key given twice often explains an error (a repeated weight that breaks the total)
+        raise DslError(list(dict.fromkeys(ctx.issues.issues)), warnings=list(ctx.issues.warnings))

@@ -117,3 +117,17 @@ def test_explain_json():
     data = json.loads(result.output)
     weights = {entry["percent"] for entry in data[0]["weights"]}
     assert weights == {90.0, 10.0}
+
+
+def test_a_duplicate_key_warning_comes_with_the_error_it_explains_and_with_render(tmp_path):
+    broken = tmp_path / "g.yml"
+    broken.write_text("name: g\nport: 9100/http\nroutes:\n  '[127.0.0.1:1]': {weight: 70%, weight: 80%}\n  '[127.0.0.1:2]': {weight: 30%}\n")
+    result = run("validate", str(broken), "--format", "json")
+    data = json.loads(result.stdout)
+    assert result.exit_code == 1 and [e["code"] for e in data["errors"]] == ["GatewayRouteWeightError"]
+    assert [w["code"] for w in data["warnings"]] == ["DuplicateKey"] and data["warnings"][0]["line"] == 4
+    assert "and warnings:" in run("validate", str(broken)).output
+    fine = tmp_path / "h.yml"
+    fine.write_text("name: h\nport: 9100/http\nport: 9101/http\nroutes: ['[127.0.0.1:1]']\n")
+    rendered = run("render", str(fine), "-o", str(tmp_path / "out" / "haproxy.cfg"), "--format", "json")
+    assert rendered.exit_code == 0 and "'port' is given twice" in json.loads(rendered.stdout)["warnings"][0]

@@ -22,6 +22,7 @@ INVALID = str(Path(__file__).parent / "data" / "invalid-blueprint.yml")
 def test_blueprint_load_returns_plain_data_that_renders_like_the_path():
     data = blueprint_load(EXAMPLE)
     assert data["_type"] == "ArtifactSet"
+    assert blueprint_load(data) is data   # the deploy role loads whatever it is given, its own output included
     assert set(data["blueprints"]) == {"sava"}
     assert to_haproxy_cfg(data) == to_haproxy_cfg(EXAMPLE)
 

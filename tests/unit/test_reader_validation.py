@@ -4,10 +4,12 @@ allowed; and all issues of an input reported at once."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DslError
-from ansible_collections.drover.fleet.plugins.module_utils.reader import load_text, read_artifact
+from ansible_collections.drover.fleet.plugins.module_utils.reader import load_paths, load_text, read_artifact
 
 BREED = "name: b\ndeployable: img/b\n"
 # a blueprint whose breed is inline, so its ports are known
@@ -267,3 +269,13 @@ def test_an_illegal_name_does_not_hide_the_other_errors_of_its_artifact():
 def test_a_weight_that_cannot_be_read_is_reported_alone_not_again_in_a_total():
     issues = issues_of("name: g\nport: 9100/http\nroutes:\n  '[h:1]': {weight: 50%}\n  '[h:2]': {weight: 25%}\n  '[h:3]': {weight: lots}\n")
     assert [issue[:2] for issue in issues] == [("GatewayRouteWeightError", "routes[[h:3]].weight")]
+
+
+def test_nameless_artifacts_in_two_files_are_each_checked_and_not_taken_for_one(tmp_path):
+    for name in ("a.yml", "b.yml"):
+        (tmp_path / name).write_text("kind: breed\ndeployable: i\nports: {web: 8080/udp}\n")
+    with pytest.raises(DslError) as caught:
+        load_paths([str(tmp_path)])
+    codes = [(issue.code, os.path.basename(issue.origin.file)) for issue in caught.value.issues]
+    assert ("DuplicateArtifactError", "b.yml") not in codes
+    assert [code for code, _file in codes].count("MissingPathValueError") == 2 and len([c for c in codes if c[0] != "MissingPathValueError"]) == 2
