@@ -90,3 +90,18 @@ def criterion_fetch_name(word: str) -> str | None:
 def is_sample_fetch(word: str) -> bool:
     """True when `word` starts with a known HAProxy 2.6 sample fetch or ACL keyword."""
     return criterion_fetch_name(word) in SAMPLE_FETCH_NAMES
+
+
+# The names above that are only ACL keywords, not sample fetches: HAProxy 2.6 refuses them in `%[...]` ("unknown fetch
+# method"). Measured by `haproxy -c` on `%[<name>]` for every name above.
+ACL_ONLY_NAMES = frozenset(
+    f"{stem}_{suffix}"
+    for stem in ("base", "hdr", "path", "req.cook", "res.hdr", "url", "urlp")
+    for suffix in ("beg", "dir", "dom", "end", "len", "reg", "sub")
+) | {"ssl_fc_sni_end", "ssl_fc_sni_reg"}
+
+
+def is_value_fetch(word: str) -> bool:
+    """True when `word` starts with a sample fetch that gives a value (`%[path]`, `%[req.hdr(host),lower]`)."""
+    name = criterion_fetch_name(word)
+    return name in SAMPLE_FETCH_NAMES and name not in ACL_ONLY_NAMES

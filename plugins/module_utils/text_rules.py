@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_fetches import is_sample_fetch
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_fetches import is_sample_fetch, is_value_fetch
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_quoting import HaproxyTextError, find_unsafe_character, split_words
 
 # VAMP forbids whitespace, '/', '[' and ']' in names; we also keep out everything HAProxy or a shell would read as syntax
@@ -108,7 +108,7 @@ def _log_format_problem(path: str) -> bool:
     parts = list(_LOG_FORMAT_PART.finditer(path))
     if sum(len(part.group(0)) for part in parts) != len(path):
         return True
-    return any(part.group(1) is not None and not is_sample_fetch(part.group(1)) for part in parts)
+    return any(part.group(1) is not None and not is_value_fetch(part.group(1)) for part in parts)
 
 
 def rewrite_problem(path: str, condition: str) -> str | None:

@@ -262,6 +262,7 @@ def test_conditions_on_tcp_are_refused():
     ({"rewrites": [rewrite("/x%[path", "{ path_beg /a }")]}, "InvalidRewrite"),   # the path is a log-format: unclosed
     ({"rewrites": [rewrite("/a%20b", "{ path_beg /a }")]}, "InvalidRewrite"),     # a literal % is written %%
     ({"rewrites": [rewrite("/x%[nosuchfetch]", "{ path_beg /a }")]}, "InvalidRewrite"),
+    ({"rewrites": [rewrite("/v2%[path_beg]", "{ path_beg /a }")]}, "InvalidRewrite"),   # an ACL keyword, no fetch
 ])
 def test_unsafe_route_settings_are_refused(extra, code):
     with pytest.raises(DslError) as caught:
