@@ -11,7 +11,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverE
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import ConfigInvalidError, validate_config
 from ansible_collections.drover.fleet.plugins.module_utils.reader import load_paths
-from ansible_collections.drover.fleet.plugins.module_utils.routing import explain
+from ansible_collections.drover.fleet.plugins.module_utils.routing import explain, plan
 
 from drover_cli.explain_text import describe_gateway
 from drover_cli.output import EXIT_INVALID, emit_json, fail, format_option
@@ -26,6 +26,9 @@ def validate(paths, output_format):
     """Check artifacts (files or directories); exit 1 listing every error."""
     try:
         artifacts = load_paths(list(paths))
+        # the routing plan too: what `render` would refuse (a gateway with no routes, a port no breed serves) is an
+        # error here as well; only render's own options (the cookie key, the listeners) are not checked
+        plan(artifacts)
     except DroverError as exc:
         fail(exc, output_format)
     counts = {kind: len(getattr(artifacts, kind)) for kind in ("blueprints", "gateways", "breeds", "slas", "scales", "escalations", "conditions")}

@@ -45,7 +45,8 @@ from ansible_collections.drover.fleet.plugins.module_utils.model import (
     Service,
     Sla,
 )
-from ansible_collections.drover.fleet.plugins.module_utils.text_rules import balance_problem, rewrite_problem, virtual_host_problem
+from ansible_collections.drover.fleet.plugins.module_utils.text_rules import (
+    TCP_BALANCE_ALLOWED, balance_needs_http, balance_problem, rewrite_problem, virtual_host_problem)
 
 # A weighted pick draws rand(PICK_RANGE): weights and strengths have a precision of 100 / PICK_RANGE percent.
 PICK_RANGE = 10000
@@ -306,12 +307,14 @@ class _Settings:
     balance: str | None = None
     rewrites: tuple = ()
     sticky: str | None = None
+    balance_origin: Origin | None = field(default=None, compare=False)  # where the balance was written
 
     def below(self, route: Route, sticky: str | None) -> "_Settings":
         return _Settings(
             balance=route.balance or self.balance,
             rewrites=self.rewrites + tuple(route.rewrites),
             sticky=_stronger_sticky(self.sticky, sticky),
+            balance_origin=route.origin.child("balance") if route.balance else self.balance_origin,
         )
 
 
@@ -581,6 +584,10 @@ class _Planner:
         found = self.backends.get(key)
         if found is not None:
             return found
+        if mode == TCP and balance_needs_http(settings.balance):
+            # the backend takes the mode of the frontend the request comes in by, whatever the route's own gateway is
+            self.issues.error(settings.balance_origin, "this balance algorithm needs an http port", "BalancePortTypeError",
+                              settings.balance, TCP_BALANCE_ALLOWED)
         # the usual case (no balance, rewrites or instance cookie) keeps a name that depends on the target only
         variant = repr(key[1:]) if key[2:] != (None, (), False) else ""
         name = haproxy_name("bk", leaf.target, variant)

@@ -21,7 +21,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.model import (
 from ansible_collections.drover.fleet.plugins.module_utils.reader_context import Described, ReadContext, listing
 from ansible_collections.drover.fleet.plugins.module_utils.yaml_loader import mark_of
 from ansible_collections.drover.fleet.plugins.module_utils.text_rules import (
-    TCP_BALANCE_ALLOWED, balance_needs_http, balance_problem, deployable_problem, external_address_problem, has_control_characters, rewrite_problem,
+    balance_problem, deployable_problem, external_address_problem, has_control_characters, rewrite_problem,
     virtual_host_problem)
 
 from ansible_collections.drover.fleet.plugins.module_utils.conditions import ConditionError, compile_condition
@@ -250,10 +250,6 @@ class Validator:
         if route.balance is not None and balance_problem(route.balance):
             self.ctx.error(self.ctx.field_origin(route, "balance"), "unsupported balance algorithm", "IllegalBalance", route.balance,
                            balance_problem(route.balance))
-        elif gateway is not None and gateway.port.protocol == TCP and balance_needs_http(route.balance):
-            self.ctx.error(self.ctx.field_origin(route, "balance"), "this balance algorithm needs an http port", "BalancePortTypeError",
-                           Described(f"balance {route.balance} on tcp port {gateway.port.written or gateway.port.name or '(the only port)'}"),
-                           TCP_BALANCE_ALLOWED)
         for rewrite in route.rewrites:
             problem = rewrite_problem(rewrite.path, rewrite.condition)
             if problem:

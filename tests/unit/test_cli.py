@@ -131,3 +131,10 @@ def test_a_duplicate_key_warning_comes_with_the_error_it_explains_and_with_rende
     fine.write_text("name: h\nport: 9100/http\nport: 9101/http\nroutes: ['[127.0.0.1:1]']\n")
     rendered = run("render", str(fine), "-o", str(tmp_path / "out" / "haproxy.cfg"), "--format", "json")
     assert rendered.exit_code == 0 and "'port' is given twice" in json.loads(rendered.stdout)["warnings"][0]
+
+
+def test_validate_refuses_what_render_would_refuse(tmp_path):
+    """The routing plan is checked too (once the artifacts read cleanly): a gateway with no routes."""
+    (tmp_path / "g.yml").write_text("name: g\nport: 9100/http\n")
+    result = run("validate", str(tmp_path / "g.yml"), "--format", "json")
+    assert result.exit_code == 1 and [error["code"] for error in json.loads(result.stdout)["errors"]] == ["MissingRoutes"]

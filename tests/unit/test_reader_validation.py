@@ -142,7 +142,6 @@ def test_rule(kind, text, expected):
 STRICT_CASES = [
     ("gateway", "name: g\nport: 80\nroutes:\n  '[external/1/2]': {}\n", ("IllegalExternalRoute", "routes[[external/1/2]]", 4, 3)),
     ("gateway", "name: g\nport: 80\nroutes:\n  '[h:1]': {balance: static-rr}\n", ("IllegalBalance", "routes[[h:1]].balance", 4, 22)),
-    ("gateway", "name: g\nport: 80/tcp\nroutes:\n  '[h:1]': {balance: uri}\n", ("BalancePortTypeError", "routes[[h:1]].balance", 4, 22)),
     ("gateway", "name: g\nport: 80\nroutes:\n  '[h:1]': {balance: \"roundrobin\\n  option x\"}\n", ("IllegalBalance", "routes[[h:1]].balance", 4, 22)),
     ("gateway", "name: g\nport: 80\nvirtual_hosts: ['a b.com']\nroutes: ['[h:1]']\n", ("IllegalGatewayVirtualHosts", "virtual_hosts[0]", 3, 17)),
     ("gateway", "name: g\nport: 80\nroutes:\n  '[h:1]':\n    rewrites: [{path: '/x#y if { path_beg /a }'}]\n",

@@ -329,3 +329,24 @@ def test_explain_names_a_referenced_route_by_its_target_and_its_name():
     [data] = explain(load_text(text, "ref.yml"))
     assert [entry["route"] for entry in data["weights"]] == ["[127.0.0.1:1]", "[127.0.0.1:2] (route canary-route)"]
     assert "50% [127.0.0.1:2] (route canary-route)" in " ".join(data["statements"])
+
+
+
+@pytest.mark.parametrize("outer, inner, refused", [
+    ("9060/tcp", "8080/http", True),     # the backend takes the tcp frontend's mode: a uri hash would do nothing
+    ("9060/http", "5432/tcp", False),    # an http frontend into a tcp breed port: the backend is http, uri works
+    ("9060/http", "8080/http", False),
+])
+def test_a_balance_that_hashes_http_data_needs_an_http_frontend(outer, inner, refused):
+    text = (f"name: b\nclusters:\n  c:\n    breed: {{name: c, deployable: i, ports: {{web: {inner}}}}}\n"
+            f"    gateways:\n      web:\n        routes:\n          c: {{balance: uri}}\ngateways: {{{outer}: c/web}}\n")
+    artifacts = load_text(text, "b.yml")
+    if not refused:
+        assert plan(artifacts)
+        return
+    with pytest.raises(DslError) as caught:
+        plan(artifacts)
+    [issue] = caught.value.issues
+    # a one-service cluster's route is merged into the route that reaches it: the error stands at the tcp port's route
+    assert (issue.code, issue.origin.path, issue.origin.line) == ("BalancePortTypeError", "gateways.9060/tcp.routes[c/web].balance", 9)
+    assert "uri, url_param and hdr need an http port" in issue.allowed
