@@ -13,7 +13,9 @@ author:
   - drover.fleet contributors
 description:
   - Returns the map files that hold the route weights of every gateway, and the ACL files (C(*.acl)) that hold the
-    strength of each condition below 100%, by path relative to C(haproxy.cfg).
+    strength of each condition below 100% and, for a gateway of three routes or more or one that chooses among
+    clusters, the routes that have a weight
+    (C(<frontend>.weighted.acl), read by its last-resort rules), by path relative to C(haproxy.cfg).
   - A change of weights or strengths alters these files and leaves C(haproxy.cfg) as it was, so it is applied at
     runtime. A strength that becomes or stops being 100% changes C(haproxy.cfg) (at 100% there is no draw).
 options:

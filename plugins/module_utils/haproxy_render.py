@@ -485,32 +485,52 @@ def _decision_lines(frontend: FrontendPlan, options: RenderOptions, writer: _Rul
         # the main pick is already in its variable: the backends it can name, compared (stage tokens are above)
         for target in dict.fromkeys(e.target for e in main.entries if e.target not in {s.token for s in frontend.stages}):
             lines.append(f"use_backend {target} if {' '.join(guard + [f'{{ var({main.result_var}) -m str {target} }}', live_acl(target)])}")
-        lines.extend(_last_resort(frontend, guard))
     else:
         lines.extend(writer.pick(Rule(main.name, []), main, _lookup(options, main, mode)))
-        if sum(1 for entry in main.entries if entry.percent > 0) > 2:
-            # with two weighted routes the map's two ends already place whatever the draws left
-            lines.extend(_last_resort(frontend, guard))
-    return lines
+    return lines + _last_resort(frontend, options, guard)
 
 
-def _last_resort(frontend: FrontendPlan, guard: list[str]) -> list[str]:
-    """A request the weighted pick sent to a route without a live server, and that no later attempt placed, goes to
-    the first live route that has a weight, in the routes' order (a cluster's services in the order of its own
-    weights), instead of a 503. A two-step frontend's outer pick is made once, in an http-request rule, before any
-    backend is known to be live, so there this is the only second chance; a one-step pick reaches it when both draws
-    and both ends of the map name dead routes (three routes or more). A route with weight 0 (a dark launch) is never a
-    last resort, and a request the weights leave unrouted on purpose (every weight set to 0 at runtime) still gets its
-    503."""
+def _last_resort_order(frontend: FrontendPlan) -> list[str]:
+    """The backends a last resort may send to, in the routes' order (a cluster's services in the order of its own
+    weights); empty when the frontend needs none: a one-step pick of one or two backends, whose map ends already place
+    whatever the draws left. Weights do not decide it (they change at runtime, haproxy.cfg does not)."""
     stages = {stage.token: stage for stage in frontend.stages}
     order = []
     for entry in frontend.weighted.entries:
-        if entry.percent <= 0:
-            continue
         inner = stages[entry.target].weighted.entries if entry.target in stages else [entry]
-        order.extend(item.target for item in inner if item.percent > 0 and item.target not in stages)
+        order.extend(item.target for item in inner if item.target not in stages)
+    order = list(dict.fromkeys(order))
+    return order if frontend.stages or len(order) > 2 else []
+
+
+def weighted_routes_path(options: RenderOptions, frontend: FrontendPlan) -> str:
+    """The ACL file of the backends that have a weight now, for the last resort; replaced at runtime with the maps."""
+    return f"{options.maps_dir}/{frontend.name.replace(':', '_')}.weighted.acl"
+
+
+def weighted_routes_text(frontend: FrontendPlan) -> str:
+    """One backend a line: each that the weights give a share (through its cluster's share in a two-step frontend)."""
+    stages = {stage.token: stage for stage in frontend.stages}
+    weighted = []
+    for entry in frontend.weighted.entries:
+        if entry.units > 0:
+            inner = stages[entry.target].weighted.entries if entry.target in stages else [entry]
+            weighted.extend(item.target for item in inner if item.units > 0 and item.target not in stages)
+    return "".join(f"{target}\n" for target in dict.fromkeys(weighted))
+
+
+def _last_resort(frontend: FrontendPlan, options: RenderOptions, guard: list[str]) -> list[str]:
+    """A request the weighted pick sent to a route without a live server, and that no later attempt placed, goes to
+    the first live route that has a weight, instead of a 503. A two-step frontend's outer pick is made once, in an
+    http-request rule, before any backend is known to be live, so there this is the only second chance; a one-step
+    pick reaches it when both draws and both ends of the map name dead routes (three routes or more). "Has a weight"
+    is read from the weighted-routes file, which changes with the maps at runtime: a route with weight 0 (a dark
+    launch) is never a last resort, and a request the weights leave unrouted on purpose (every weight set to 0 at
+    runtime) still gets its 503."""
     unrouted = f"!{{ var({frontend.weighted.result_var}) -m str {UNROUTED_BACKEND[frontend.mode]} }}"
-    return [f"use_backend {target} if {' '.join(guard + [unrouted, live_acl(target)])}" for target in dict.fromkeys(order)]
+    path = weighted_routes_path(options, frontend)
+    return [f"use_backend {target} if {' '.join(guard + [unrouted, f'{{ str({target}) -m str -f {path} }}', live_acl(target)])}"
+            for target in _last_resort_order(frontend)]
 
 
 def route_cookie_lines(backend: BackendPlan) -> list[str]:
@@ -704,7 +724,8 @@ def _template(path: str | None):
 
 def map_files(frontends: list[FrontendPlan], options: RenderOptions | None = None) -> dict[str, str]:
     """The files a plan's weights and strengths live in, which change at runtime: {"<maps_dir>/<name>.map":
-    "lo:hi target\\n...", "<maps_dir>/<frontend>.<test>.acl": "0:<threshold - 1>\\n"}."""
+    "lo:hi target\\n...", "<maps_dir>/<frontend>.<test>.acl": "0:<threshold - 1>\\n", and for a frontend with a last
+    resort "<maps_dir>/<frontend>.weighted.acl": "<backend>\\n..."}."""
     options = options or RenderOptions()
     files = {}
     for frontend in frontends:
@@ -713,6 +734,8 @@ def map_files(frontends: list[FrontendPlan], options: RenderOptions | None = Non
         for test in frontend.tests:
             if _has_draw(test):
                 files[strength_path(options, frontend, test)] = strength_text(test)
+        if _last_resort_order(frontend):
+            files[weighted_routes_path(options, frontend)] = weighted_routes_text(frontend)
     return dict(sorted(files.items()))
 
 
@@ -723,8 +746,8 @@ def pattern_file_lines(files: dict[str, str]) -> list[str]:
     gateways took 23 s, and 1 s with the files loaded first. An unused ACL costs nothing per request."""
     lines = []
     for index, path in enumerate(name for name in files if name != "haproxy.cfg"):
-        probe = f"int(0),map_int({path})" if path.endswith(".map") else f"int(0) -m int -f {path}"
-        lines.append(f"acl file{index} {probe}" + (" -m found" if path.endswith(".map") else ""))
+        # an ACL file as strings: any line loads so (a strength's ranges, the weighted routes' names)
+        lines.append(f"acl file{index} int(0),map_int({path}) -m found" if path.endswith(".map") else f"acl file{index} str(x) -m str -f {path}")
     return lines
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import ACL, MasterClient, RuntimeClient, parse_map_text
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import ACL, MasterClient, RuntimeClient, parse_map_text, pattern_kind
 from ansible_collections.drover.fleet.plugins.module_utils.model import HealthCheck, Instance
 from ansible_collections.drover.fleet.tests.haproxy_harness import Client, send_requests, start_haproxy, start_http_backends
 from ansible_collections.drover.fleet.tests.helpers import free_port, wait_for
@@ -96,6 +96,7 @@ def assert_split(observed: dict, expected: dict, tolerance: float) -> None:
 
 # -- weights ------------------------------------------------------------------------------------------------------------
 
+
 def test_weights_split_90_10_and_the_log_is_structured(echo, tmp_path):
     port = free_port()
     with running(sava(sticky=None, strength=None, port=port), tmp_path, sava_instances(echo.ports),
@@ -133,6 +134,7 @@ def test_runtime_weight_change_through_the_admin_socket_needs_no_reload(echo, tm
 
 
 # -- conditions --------------------------------------------------------------------------------------------------------
+
 
 def test_condition_strength_share(echo, tmp_path):
     port = free_port()
@@ -299,6 +301,30 @@ def test_a_route_without_a_live_server_gives_its_requests_to_the_live_routes(ech
         assert send_requests(port, 300) == Counter({None: 300})
 
 
+def test_a_dark_launch_is_never_a_last_resort_until_it_gets_a_weight(echo, tmp_path):
+    """x1/x2/x3 at 50/50/0. With x1 and x2 in maintenance, nothing goes to the dark x3: 503s. Given 10% at runtime
+    (its map range and the weighted-routes file, through the admin socket: no reload), it takes everything."""
+    port = free_port()
+    x1, x2, x3 = echo.ports["x1"], echo.ports["x2"], echo.ports["x3"]
+    with running(standalone(external_gateway([x1, x2, x3], [50, 50, 0], port=port)), tmp_path) as (proxy, rendered):
+        admin = RuntimeClient(proxy.admin_socket)
+        backend = {entry.target.split(":")[-1].split("_")[0]: entry.target for entry in rendered.frontends[0].weighted.entries}
+        wait_for(lambda: all(admin.server_stat(backend[str(p)], "ext")["status"] == "UP" for p in (x1, x2, x3)), 20, message="routes UP")
+        pid = admin.show_info()["Pid"]
+        admin.set_state(backend[str(x1)], "ext", "maint")
+        admin.set_state(backend[str(x2)], "ext", "maint")
+        assert send_requests(port, 300) == Counter({None: 300})
+
+        shifted = render(standalone(external_gateway([x1, x2, x3], [45, 45, 10], port=port)), options(tmp_path))
+        assert shifted.config == rendered.config
+        changed = [path for path, text in shifted.files.items() if text != rendered.files[path]]
+        assert sorted(changed) == sorted(name for name in rendered.files if name.endswith((".map", ".weighted.acl")))
+        for path in changed:
+            admin.replace_map(path, parse_map_text(shifted.files[path]), kind=pattern_kind(path))
+        assert shares(send_requests(port, 500)) == {"x3": 100.0}
+        assert admin.show_info()["Pid"] == pid
+
+
 def _reloads(master: MasterClient) -> int:
     """The master's reload counter; -1 while the master re-executes itself and its socket is away."""
     try:
@@ -372,6 +398,7 @@ def test_maps_load_next_to_the_config_from_any_working_directory(echo, tmp_path)
 
 
 # -- sticky ------------------------------------------------------------------------------------------------------------
+
 
 def test_sticky_route_keeps_each_client_on_its_route_even_after_a_weight_change(echo, tmp_path):
     port = free_port()
@@ -505,6 +532,7 @@ def test_sticky_instance_keeps_each_client_on_its_server(echo, tmp_path):
 
 
 # -- rewrites, external targets, tcp, virtual hosts ---------------------------------------------------------------------
+
 
 def test_rewrites_change_the_path_the_backend_sees(echo, tmp_path):
     port = free_port()

@@ -176,19 +176,25 @@ def test_frontend_routes_in_one_hop():
     assert config.count(f"http-response add-header Set-Cookie '{cookie}=") == 2
 
 
-def test_three_weighted_routes_end_with_a_last_resort_in_the_order_of_the_routes():
-    """Two draws and the map's two ends can all name dead routes when there are three weighted routes or more: the
-    last rules send such a request to the first live route with a weight, in the routes' order, never to a dark launch
-    (weight 0), and never a request every weight leaves unrouted. With two weighted routes the ends already cover
-    both."""
-    lines = frontend_lines(external_gateway([18081, 18082, 18083, 18084], [20, 50, 30, 0]))
-    decisions = [line for line in lines if line.startswith("use_backend")]
+def test_three_routes_end_with_a_last_resort_that_asks_the_runtime_weights():
+    """Two draws and the map's two ends can all name dead routes when there are three routes or more: the last rules
+    send such a request to the first live route that has a weight now, in the routes' order, never to a dark launch
+    (weight 0), and never a request every weight leaves unrouted. "Has a weight" is a file replaced with the maps, so
+    haproxy.cfg stays the same when weights change (no reload). With two routes the map's ends cover both."""
+    rendered = render(standalone(external_gateway([18081, 18082, 18083, 18084], [20, 50, 30, 0])), OPTIONS)
+    start = rendered.config.index("\nfrontend ")
+    decisions = [line.strip() for line in rendered.config[start:].splitlines() if line.strip().startswith("use_backend")]
     pick_var = next(line for line in decisions if "set-var(" in line).split("set-var(")[1].split(")")[0]
-    last = [line for line in decisions if line.startswith("use_backend") and "drover_unrouted_http }" in line]
-    assert [line.split()[1].split("_")[1] for line in last] == ["127.0.0.1:18081", "127.0.0.1:18082", "127.0.0.1:18083"]
-    assert decisions[-3:] == last and all(line.split(" if ", 1)[1] == f"!{{ var({pick_var}) -m str drover_unrouted_http }} live_{line.split()[1]}"
-                                          for line in last)
-    assert not any("drover_unrouted_http }" in line for line in frontend_lines(external_gateway([18081, 18082, 18083], [60, 40, 0])))
+    [path] = [name for name in rendered.files if name.endswith(".weighted.acl")]
+    last = decisions[-4:]
+    assert [line.split()[1].split("_")[1] for line in last] == [f"127.0.0.1:{port}" for port in (18081, 18082, 18083, 18084)]
+    assert all(line.split(" if ", 1)[1] == f"!{{ var({pick_var}) -m str drover_unrouted_http }} "
+               f"{{ str({line.split()[1]}) -m str -f {path} }} live_{line.split()[1]}" for line in last)
+    assert rendered.files[path] == "".join(f"{line.split()[1]}\n" for line in last[:3])    # not the dark launch
+    shifted = render(standalone(external_gateway([18081, 18082, 18083, 18084], [0, 50, 0, 50])), OPTIONS)
+    assert shifted.config == rendered.config and shifted.files[path] == "".join(f"{line.split()[1]}\n" for line in last[1::2])
+    two = render(standalone(external_gateway([18081, 18082], [60, 40])), OPTIONS)
+    assert "drover_unrouted_http }" not in two.config and not any(name.endswith(".weighted.acl") for name in two.files)
 
 
 def frontend_lines(gateway) -> list[str]:
@@ -208,7 +214,7 @@ def test_every_map_and_acl_file_is_loaded_once_before_the_frontends():
     files = [name for name in rendered.files if name != "haproxy.cfg"]
     assert any(name.endswith(".acl") for name in files) and sum(name.endswith(".map") for name in files) == 2
     assert [line.strip() for line in section if line.strip() and not line.startswith("#")] == [
-        f"acl file{i} int(0),map_int({name}) -m found" if name.endswith(".map") else f"acl file{i} int(0) -m int -f {name}"
+        f"acl file{i} int(0),map_int({name}) -m found" if name.endswith(".map") else f"acl file{i} str(x) -m str -f {name}"
         for i, name in enumerate(files)]
     assert "drover_pattern_files" not in config.split("\nfrontend ", 1)[1]   # no rule routes there
 

@@ -34,6 +34,7 @@ from ansible_collections.drover.fleet.tests.routing_fixtures import (
 
 # -- weights ----------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("weights, expected", [
     ([90, 10], [90, 10]),
     ([None, None, None, None], [25, 25, 25, 25]),
@@ -71,6 +72,7 @@ def test_names_are_sanitized_stable_and_distinct():
 
 
 # -- the sava canary ----------------------------------------------------------------------------------------------------
+
 
 def test_sava_is_one_frontend_with_flattened_service_routes():
     [frontend] = plan(sava())
@@ -128,6 +130,7 @@ def test_zero_weight_route_keeps_its_backend_and_sticky_entry():
 
 # -- slots ------------------------------------------------------------------------------------------------------------
 
+
 def test_slots_default_and_at_least_the_scale():
     [frontend] = plan(sava(instances=(2, 1)))
     assert [b.slots for b in frontend.backends] == [8, 8]
@@ -152,6 +155,7 @@ def test_escalation_targeting_another_cluster_sizes_that_cluster():
 
 
 # -- flattening ---------------------------------------------------------------------------------------------------------
+
 
 def test_cluster_routes_without_inner_conditions_multiply_into_one_map():
     artifacts = standalone(blueprints=[two_clusters(inner_condition=False)])
@@ -221,6 +225,7 @@ def test_plan_is_deterministic():
 
 
 # -- errors --------------------------------------------------------------------------------------------------------------
+
 
 def test_unknown_targets_are_reported_at_the_route_with_every_problem():
     gateway = Gateway(name="front", port=Port("80", 8081), routes=[route("nowhere/web"), route("shop/nope")])
@@ -304,6 +309,7 @@ def test_breed_without_the_routed_port():
 
 # -- explain -------------------------------------------------------------------------------------------------------------
 
+
 def test_explain_says_who_goes_where():
     [data] = explain(sava())
     assert data["gateway"] == "sava/9050" and data["sticky"] == "route"
@@ -329,7 +335,6 @@ def test_explain_names_a_referenced_route_by_its_target_and_its_name():
     [data] = explain(load_text(text, "ref.yml"))
     assert [entry["route"] for entry in data["weights"]] == ["[127.0.0.1:1]", "[127.0.0.1:2] (route canary-route)"]
     assert "50% [127.0.0.1:2] (route canary-route)" in " ".join(data["statements"])
-
 
 
 @pytest.mark.parametrize("outer, inner, refused", [
