@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_fetches import is_sample_fetch, is_value_fetch
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy_fetches import criterion_fetch_name, is_sample_fetch, is_value_fetch
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy_quoting import HaproxyTextError, find_unsafe_character, split_words
 
 # VAMP forbids whitespace, '/', '[' and ']' in names; we also keep out everything HAProxy or a shell would read as syntax
@@ -48,7 +48,7 @@ PREDEFINED_ACLS = frozenset((
     "RDP_COOKIE", "REQ_CONTENT", "TRUE", "WAIT_END",
 ))
 REWRITE_ALLOWED = ("'<new path> if <haproxy condition>': the path has no whitespace, quotes, '#', backslash or control characters, "
-                   "and is an HAProxy log-format (a literal % is written %%, %[<sample fetch>] inserts a value, e.g. /v2%[path]); "
+                   "and is an HAProxy log-format (a literal % is written %%, %[<sample fetch>] inserts a value, e.g. /v2%[path], not env()); "
                    "the condition is anonymous ACLs such as '{ path_beg /api }', each starting with an HAProxy sample fetch, and "
                    "predefined ACLs (TRUE, METH_GET, ...), each optionally negated with '!', joined by spaces (and) or 'or' / '||', "
                    "with balanced quotes and no '#', backslash or control characters")
@@ -108,7 +108,9 @@ def _log_format_problem(path: str) -> bool:
     parts = list(_LOG_FORMAT_PART.finditer(path))
     if sum(len(part.group(0)) for part in parts) != len(path):
         return True
-    return any(part.group(1) is not None and not is_value_fetch(part.group(1)) for part in parts)
+    # env(): the load balancer's own environment would go to the upstream service in its request path
+    return any(part.group(1) is not None and (not is_value_fetch(part.group(1)) or criterion_fetch_name(part.group(1)) == "env")
+               for part in parts)
 
 
 def rewrite_problem(path: str, condition: str) -> str | None:

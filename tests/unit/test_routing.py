@@ -268,6 +268,7 @@ def test_conditions_on_tcp_are_refused():
     ({"rewrites": [rewrite("/a%20b", "{ path_beg /a }")]}, "InvalidRewrite"),     # a literal % is written %%
     ({"rewrites": [rewrite("/x%[nosuchfetch]", "{ path_beg /a }")]}, "InvalidRewrite"),
     ({"rewrites": [rewrite("/v2%[path_beg]", "{ path_beg /a }")]}, "InvalidRewrite"),   # an ACL keyword, no fetch
+    ({"rewrites": [rewrite("/x/%[env(SECRET)]", "{ path_beg /a }")]}, "InvalidRewrite"),   # the LB's environment upstream
 ])
 def test_unsafe_route_settings_are_refused(extra, code):
     with pytest.raises(DslError) as caught:
