@@ -290,13 +290,12 @@ def test_check_mode_shows_the_diff_and_touches_nothing(fleet, deployed):
     assert fleet.cookie_key not in run.text
 
 
-
 def test_an_invalid_blueprint_fails_with_every_error_located_and_changes_nothing(fleet, deployed, tmp_path):
     """Bad input: the run stops before any host is touched, and says where each problem is (file, line, dotted path)."""
     assert deployed.changed["lb1"] > 0
     bad = tmp_path / "bad.yml"
-    bad.write_text(BLUEPRINT.read_text(encoding="utf-8").replace("weight: 10%", "weight: 30%").replace("memory: 64MB\n          instances: 1",
-                                                                                                      "memory: 64XB\n          instances: 1"))
+    text = BLUEPRINT.read_text(encoding="utf-8").replace("weight: 10%", "weight: 30%")
+    bad.write_text(text.replace("memory: 64MB\n          instances: 1", "memory: 64XB\n          instances: 1"))
     containers, files, reloads = fleet.drover_containers(), fleet.haproxy_files(), fleet.reloads()
     run = fleet.playbook("deploy", "canary", extra={"drover_blueprint": str(bad)}, callback="default", background=True)
     output = run.communicate(timeout=600)[0]
@@ -304,6 +303,7 @@ def test_an_invalid_blueprint_fails_with_every_error_located_and_changes_nothing
     assert f"{bad}:11:9: clusters.demo.gateways.routes: the route weights" in output, output[-3000:]
     assert f"{bad}:46:19: clusters.demo.services[1].scale.memory" in output, output[-3000:]
     assert fleet.drover_containers() == containers and fleet.haproxy_files() == files and fleet.reloads() == reloads
+
 
 def test_weight_shift_through_gateway_playbook_is_seen_in_traffic_without_reload(fleet, deployed):
     assert deployed.changed["lb1"] > 0
