@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 

@@ -70,9 +70,9 @@ def blueprint_load(source, search=()):
         return source
     if not isinstance(source, (str, list, tuple)):
         raise AnsibleFilterError(f"drover.fleet.blueprint_load expects YAML text, a path, a list of paths or its own output, not {type(source).__name__}")
+    if isinstance(search, str) or not all(isinstance(directory, str) for directory in search):
+        raise AnsibleFilterError("drover.fleet.blueprint_load: search must be a list of directories")
     try:
-        if isinstance(search, str) or not all(isinstance(directory, str) for directory in search):
-            raise AnsibleFilterError("drover.fleet.blueprint_load: search must be a list of directories")
         return to_data(load_source(source, search))
     except DroverError as exc:
         raise AnsibleFilterError(str(exc)) from exc

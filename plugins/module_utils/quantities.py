@@ -76,8 +76,7 @@ def parse_cpu(value) -> float:
     number = None
     if _is_number(value):
         number = float(value)
-    elif _text(value) is not None:
-        text = _text(value)
+    elif (text := _text(value)) is not None:
         milli = _CPU_MILLI.match(text)
         try:
             number = int(milli.group(1)) / 1000.0 if milli else float(text)
@@ -111,8 +110,8 @@ def parse_instances(value) -> int:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif _text(value) is not None and _text(value).isdigit():
-        number = int(_text(value))
+    elif (text := _text(value)) is not None and text.isdigit():
+        number = int(text)
     if number is None or not 1 <= number <= MAX_INSTANCES:
         raise QuantityError("invalid instances", value, INSTANCES_ALLOWED)
     return number
@@ -175,9 +174,9 @@ def parse_number(value, minimum: float | None = None, whole: bool = False) -> fl
     number = None
     if _is_number(value):
         number = float(value)
-    elif _text(value) is not None:
+    elif (text := _text(value)) is not None:
         try:
-            number = float(_text(value))
+            number = float(text)
         except ValueError:
             number = None
     if number is None or not math.isfinite(number):

@@ -30,7 +30,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.reader_sla import (
     GROUP_ESCALATIONS, SCALE_ESCALATIONS, read_escalation, read_scale, read_sla)
 from ansible_collections.drover.fleet.plugins.module_utils.resolve import resolve_references
 from ansible_collections.drover.fleet.plugins.module_utils.validation import Validator
-from ansible_collections.drover.fleet.plugins.module_utils.yaml_loader import java_text, load_yaml_documents, paused_gc
+from ansible_collections.drover.fleet.plugins.module_utils.yaml_loader import YamlSyntaxError, java_text, load_yaml_documents, paused_gc
 
 # kind -> the ArtifactSet table that holds it
 KINDS = {
@@ -136,8 +136,10 @@ def yaml_files(paths: list[str], ctx: ReadContext) -> list[str]:
             files.append(path)
         else:
             ctx.error(Origin(path), "no such file or directory", "FileError", path, "a YAML file or a directory of them")
-    seen = set()
-    return [path for path in files if not (os.path.realpath(path) in seen or seen.add(os.path.realpath(path)))]
+    unique = {}
+    for path in files:
+        unique.setdefault(os.path.realpath(path), path)
+    return list(unique.values())
 
 
 def detect_kind(ctx: ReadContext, mapping: dict, origin: Origin) -> str | None:
@@ -193,9 +195,12 @@ def _read_document(ctx: ReadContext, kind: str, mapping: dict, origin: Origin):
 def _load_into(ctx: ReadContext, artifacts: ArtifactSet, text: str) -> None:
     try:
         documents = load_yaml_documents(text, ctx.file)
+    except YamlSyntaxError as exc:
+        ctx.issues.extend(exc)
+        documents = exc.documents  # those before the syntax error are still checked
     except DslError as exc:
         ctx.issues.extend(exc)
-        documents = getattr(exc, "documents", [])  # those before the syntax error are still checked
+        return
     for document in documents:
         for key, path, line, column, first_line in document.duplicate_keys:
             ctx.warn(Origin(ctx.file, line, column, path), f"'{key}' is given twice in one mapping (first at line "

@@ -57,7 +57,6 @@ UNROUTED_BACKEND = {HTTP: "drover_unrouted_http", TCP: "drover_unrouted_tcp"}
 HASH_BALANCE_ALGORITHMS = ("source", "uri", "url_param", "hdr", "rdp-cookie")
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.:-]+")
-# HAProxy's predefined ACLs: the only named ACLs a rewrite condition can use (a route backend defines none)
 _NAME_LABEL_LIMIT = 48
 
 

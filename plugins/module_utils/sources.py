@@ -30,8 +30,9 @@ def load_source(source, search=()) -> ArtifactSet:
             raise DroverError("a list source must hold only file or directory paths")
         return load_paths([_found(path, search) for path in source])
     if isinstance(source, str):
-        if _looks_like_path(_found(source, search)):
-            return load_paths([_found(source, search)])
+        path = _found(source, search)
+        if _looks_like_path(path):
+            return load_paths([path])
         return load_text(source)
     raise DroverError(f"cannot read artifacts from a {type(source).__name__}: give YAML text, a path, a list of paths or blueprint_load output")
 

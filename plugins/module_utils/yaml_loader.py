@@ -111,6 +111,14 @@ class YamlList(list):
         return (self.line, self.column)
 
 
+class YamlSyntaxError(DslError):
+    """YAML that does not parse. `documents` are the ones read before the error, so a reader can still check them."""
+
+    def __init__(self, issues: list[DslIssue], documents: list):
+        super().__init__(issues)
+        self.documents = documents
+
+
 @dataclass
 class YamlDocument:
     """One document of a YAML stream: its value, where it starts, and its 0-based index in the stream."""
@@ -277,8 +285,8 @@ def paused_gc():
 def load_yaml_documents(text: str, file: str | None = None) -> list[YamlDocument]:
     """Every document of a YAML stream, with positions. Empty documents are kept with value None.
 
-    Raises DslError (code `YamlSyntaxError`) with the file, line and column of the first syntax error; its
-    `documents` are the ones read before it."""
+    Raises YamlSyntaxError (a DslError, code `YamlSyntaxError`) with the file, line and column of the first syntax
+    error; its `documents` are the ones read before it."""
     if not HAS_YAML:
         raise DslError([DslIssue(Origin(file), "PyYAML is required to read YAML; install it with `pip install PyYAML`", "MissingLibrary")])
     with paused_gc():
@@ -308,15 +316,9 @@ def _load(text: str, file: str | None) -> list[YamlDocument]:
         problem = exc.problem or exc.context or "invalid YAML"
         if mark and mark.index is not None and mark.index < len(text) and text[mark.index] == "\t":
             problem += " (a tab: YAML indents with spaces only)"
-        raise _with_documents(DslError([DslIssue(Origin(file, line, column), f"YAML syntax error: {problem}", "YamlSyntaxError")]), documents) from None
+        raise YamlSyntaxError([DslIssue(Origin(file, line, column), f"YAML syntax error: {problem}", "YamlSyntaxError")], documents) from None
     except yaml.YAMLError as exc:
-        raise _with_documents(DslError([DslIssue(Origin(file), f"YAML error: {exc}", "YamlSyntaxError")]), documents) from None
+        raise YamlSyntaxError([DslIssue(Origin(file), f"YAML error: {exc}", "YamlSyntaxError")], documents) from None
     finally:
         loader.dispose()
     return documents
-
-
-def _with_documents(error: DslError, documents: list) -> DslError:
-    """The documents read before the syntax error ride along, so a reader can still check them in the same run."""
-    error.documents = documents
-    return error
