@@ -18,10 +18,10 @@ from pathlib import Path
 
 import psutil
 
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import RuntimeClient, RuntimeConnectionError
-from ansible_collections.drover.fleet.plugins.module_utils.reader import load_text
-from ansible_collections.drover.fleet.tests.helpers import free_port, port_is_open, wait_for
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions, render
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import RuntimeClient, RuntimeConnectionError
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import load_text
+from ansible_collections.drover.fleet.tests.support.helpers import free_port, port_is_open, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load_clients import parse_wrk  # noqa: E402

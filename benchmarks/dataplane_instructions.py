@@ -21,10 +21,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import RuntimeClient
-from ansible_collections.drover.fleet.plugins.module_utils.reader import load_text
-from ansible_collections.drover.fleet.tests.helpers import free_port
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions, render
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import RuntimeClient
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import load_text
+from ansible_collections.drover.fleet.tests.support.helpers import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dataplane import (  # noqa: E402

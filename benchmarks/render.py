@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.model import Instance
-from ansible_collections.drover.fleet.plugins.module_utils.reader import load_text
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions, render
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import Instance
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import load_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import machine_description, write_section  # noqa: E402

@@ -40,17 +40,17 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import stop_master_worker
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderedConfig, RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.model import Instance
-from ansible_collections.drover.fleet.plugins.module_utils.placement import (
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import stop_master_worker
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderedConfig, RenderOptions, render
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import Instance
+from ansible_collections.drover.fleet.plugins.module_utils.fleet.placement import (
     LABEL_BLUEPRINT, LABEL_CLUSTER, LABEL_INSTANCE, LABEL_PORT, LABEL_SERVICE, LABEL_SLOT, LABEL_VERSION, container_name,
 )
-from ansible_collections.drover.fleet.plugins.module_utils.reader import load_text
-from ansible_collections.drover.fleet.tests.helpers import wait_for
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import load_text
+from ansible_collections.drover.fleet.tests.support.helpers import wait_for
 from ansible_collections.drover.fleet.tests.integration.test_lab import free_lab_network
-from drover_cli.lab import LabState, lab_down, lab_up
-from drover_cli.lab_host import HOST_ENV, LabHost, run_in_host, sshd_pid
+from drover_cli.lab.fleet import LabState, lab_down, lab_up
+from drover_cli.lab.host import HOST_ENV, LabHost, run_in_host, sshd_pid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load_clients import CookiePool, PoolStats, Wrk, fresh_get  # noqa: E402

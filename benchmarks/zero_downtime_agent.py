@@ -15,11 +15,11 @@ import sys
 import time
 import traceback
 
-from ansible_collections.drover.fleet.plugins.module_utils import haproxy_reload
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import (
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy import reload as haproxy_reload
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import (
     ReloadOptions, apply_config, atomic_write, start_master_worker, stop_master_worker, validate_config,
 )
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import DrainTimeoutError, MasterClient, RuntimeClient
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import DrainTimeoutError, MasterClient, RuntimeClient
 
 CONFIG = "/etc/haproxy/haproxy.cfg"
 MASTER_SOCKET = "/run/haproxy-master.sock"

@@ -16,10 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ansible_collections.drover.fleet.plugins.module_utils.reader import load_paths
-from ansible_collections.drover.fleet.plugins.module_utils.routing import explain
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import load_paths
+from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import explain
 
-from drover_cli.lab import lab_up
+from drover_cli.lab.fleet import lab_up
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from traffic import USER_AGENTS, DemoError, expected_split, observed_split, print_split, sticky_client, wait_for  # noqa: E402

@@ -14,12 +14,12 @@ import tempfile
 import threading
 from pathlib import Path
 
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import ReloadOptions, apply_config, start_master_worker, stop_master_worker
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import RuntimeClient
-from ansible_collections.drover.fleet.plugins.module_utils.model import Instance
-from ansible_collections.drover.fleet.plugins.module_utils.reader import load_paths
-from ansible_collections.drover.fleet.plugins.module_utils.routing import explain
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import ReloadOptions, apply_config, start_master_worker, stop_master_worker
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions, render
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import RuntimeClient
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import Instance
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import load_paths
+from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import explain
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from traffic import USER_AGENTS, DemoError, expected_split, observed_split, print_split, sticky_client, wait_for  # noqa: E402

@@ -8,10 +8,10 @@ import sys
 import click
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import ConfigInvalidError, validate_config
-from ansible_collections.drover.fleet.plugins.module_utils.reader import load_paths
-from ansible_collections.drover.fleet.plugins.module_utils.routing import explain, plan
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions, render
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import ConfigInvalidError, validate_config
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import load_paths
+from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import explain, plan
 
 from drover_cli.explain_text import describe_gateway
 from drover_cli.output import EXIT_INVALID, emit_json, fail, format_option

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from drover_cli.blueprint_commands import explain_command, render_command, validate
-from drover_cli.lab_cli import lab
+from drover_cli.lab.cli import lab
 from drover_cli.status_command import status_command
 
 

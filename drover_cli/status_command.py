@@ -14,8 +14,8 @@ import time
 import click
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.fleet_status import build_status
-from ansible_collections.drover.fleet.plugins.module_utils.fleet_status_source import LocalSource, StatusSource, collect_status
+from ansible_collections.drover.fleet.plugins.module_utils.fleet.status import build_status
+from ansible_collections.drover.fleet.plugins.module_utils.fleet.status_source import LocalSource, StatusSource, collect_status
 
 from drover_cli.output import emit_json, format_option
 from drover_cli.ssh_target import default_inventory, parse_ssh_spec, target_from_inventory

@@ -18,8 +18,8 @@ import shlex
 import socket
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.fleet_status_source import StatusSource
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import RuntimeConnectionError, parse_socket_address
+from ansible_collections.drover.fleet.plugins.module_utils.fleet.status_source import StatusSource
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import RuntimeConnectionError, parse_socket_address
 
 from drover_cli.ssh_target import SshTarget
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.drover.fleet.plugins.module_utils.fleet_status import FleetStatus, RouteStatus
+from ansible_collections.drover.fleet.plugins.module_utils.fleet.status import FleetStatus, RouteStatus
 
 CONDITION_WIDTH = 56
 

@@ -9,11 +9,11 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_cfg_scan import SECRET_DIRECTIVE
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.render_inputs import RENDER_OPTION_NAMES, instances_from_data, render_options_from_data
-from ansible_collections.drover.fleet.plugins.module_utils.routing import DEFAULT_SLOTS
-from ansible_collections.drover.fleet.plugins.module_utils.sources import load_source
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_scan import SECRET_DIRECTIVE
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions, render
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render_inputs import RENDER_OPTION_NAMES, instances_from_data, render_options_from_data
+from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import DEFAULT_SLOTS
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.sources import load_source
 
 MASK = "********"
 # options this action takes itself; everything else in the spec goes to haproxy_config unchanged

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: drover.fleet contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Options for HAProxy's runtime sockets, shared by the haproxy_* modules (specs in module_utils/module_args.py)."""
+"""Options for HAProxy's runtime sockets, shared by the haproxy_* modules (specs in module_utils/haproxy/module_args.py)."""
 
 from __future__ import annotations
 

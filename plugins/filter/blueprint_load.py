@@ -59,8 +59,8 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.model_codec import TYPE_KEY, to_data
-from ansible_collections.drover.fleet.plugins.module_utils.sources import load_source
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.codec import TYPE_KEY, to_data
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.sources import load_source
 
 
 def blueprint_load(source, search=()):

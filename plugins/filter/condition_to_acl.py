@@ -51,7 +51,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.drover.fleet.plugins.module_utils.conditions import ConditionError, condition_to_acl as compile_to_data
+from ansible_collections.drover.fleet.plugins.module_utils.conditions.api import ConditionError, condition_to_acl as compile_to_data
 
 
 def condition_to_acl(text, acl_prefix="acl") -> dict:

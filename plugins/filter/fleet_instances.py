@@ -61,7 +61,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.drover.fleet.plugins.module_utils.placement import (
+from ansible_collections.drover.fleet.plugins.module_utils.fleet.placement import (
     LABEL_BLUEPRINT, LABEL_CLUSTER, LABEL_SERVICE, LABEL_VERSION, RunningContainer,
 )
 

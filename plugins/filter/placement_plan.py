@@ -136,10 +136,10 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.placement import (
+from ansible_collections.drover.fleet.plugins.module_utils.fleet.placement import (
     DEFAULT_PORT_RANGE, PlacementOptions, candidates_from_data, plan_data, plan_placement, running_from_data,
 )
-from ansible_collections.drover.fleet.plugins.module_utils.sources import load_source
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.sources import load_source
 
 
 def _port_range(value) -> tuple:

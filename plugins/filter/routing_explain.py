@@ -61,8 +61,8 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.routing import explain
-from ansible_collections.drover.fleet.plugins.module_utils.sources import load_source
+from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import explain
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.sources import load_source
 
 
 def routing_explain(source) -> list:

@@ -55,9 +55,9 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import render
-from ansible_collections.drover.fleet.plugins.module_utils.render_inputs import instances_from_data, render_options_from_data
-from ansible_collections.drover.fleet.plugins.module_utils.sources import load_source
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import render
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render_inputs import instances_from_data, render_options_from_data
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.sources import load_source
 
 
 def render_files(source, options=None, instances=None) -> dict:

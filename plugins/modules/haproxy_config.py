@@ -294,15 +294,15 @@ haproxy_message:
 from dataclasses import dataclass
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_cfg_scan import secret_values
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import (
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_scan import secret_values
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import (
     SERVICE_MANAGERS,
     ConfigInvalidError,
     ReloadFailedError,
     ReloadOptions,
     apply_config,
 )
-from ansible_collections.drover.fleet.plugins.module_utils.module_args import ArgumentSpec, admin_socket_spec, master_socket_spec
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.module_args import ArgumentSpec, admin_socket_spec, master_socket_spec
 
 
 def argument_spec() -> ArgumentSpec:

@@ -180,8 +180,8 @@ maps:
 """
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import MasterClient, RuntimeClient
-from ansible_collections.drover.fleet.plugins.module_utils.module_args import ArgumentSpec, admin_socket_spec, master_socket_spec
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import MasterClient, RuntimeClient
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.module_args import ArgumentSpec, admin_socket_spec, master_socket_spec
 
 FACTS = ("servers", "info", "processes", "maps")
 # show stat columns worth having next to the servers state, under names people read.

@@ -110,9 +110,9 @@ import os
 from dataclasses import dataclass
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import start_master_worker, stop_master_worker
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import MasterClient
-from ansible_collections.drover.fleet.plugins.module_utils.module_args import ArgumentSpec, master_socket_spec
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import start_master_worker, stop_master_worker
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import MasterClient
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.module_args import ArgumentSpec, master_socket_spec
 
 
 def argument_spec() -> ArgumentSpec:

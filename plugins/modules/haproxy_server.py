@@ -186,8 +186,8 @@ drain:
 from dataclasses import dataclass
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import SERVER_STATES, RuntimeClient, ServerState
-from ansible_collections.drover.fleet.plugins.module_utils.module_args import ArgumentSpec, admin_socket_spec
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import SERVER_STATES, RuntimeClient, ServerState
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.module_args import ArgumentSpec, admin_socket_spec
 
 DRAINING_STATES = ("drain", "maint")
 

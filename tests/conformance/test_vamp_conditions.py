@@ -3,7 +3,7 @@
 
 For each case: the parse tree must equal `structure` (VAMP's fallback cases must give an implicit raw ACL), and
 where VAMP's ACLs are given (`acl_structure`), the compiled `if` expression must have the same truth table. ACL
-definitions on both sides are read back into abstract predicates (tests/acl_semantics.py): VAMP's `req.cook_cnt(x)
+definitions on both sides are read back into abstract predicates (tests/support/acl_semantics.py): VAMP's `req.cook_cnt(x)
 eq 0` is "not cookie x present", its `req.hdr(host) h` and our `req.hdr(host),host_only -m str 'h'` are both
 "host is h". Names, order and exact ACL text are VAMP-specific and not compared (see the corpus README).
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.drover.fleet.plugins.module_utils.conditions import (
+from ansible_collections.drover.fleet.plugins.module_utils.conditions.api import (
     And,
     ConditionError,
     CookieContains,
@@ -32,7 +32,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.conditions import (
     compile_condition,
     parse_condition,
 )
-from ansible_collections.drover.fleet.tests.acl_semantics import compiled_truth_table, definition_atom, definition_atoms, vamp_atoms, vamp_truth_table
+from ansible_collections.drover.fleet.tests.support.acl_semantics import compiled_truth_table, definition_atom, definition_atoms, vamp_atoms, vamp_truth_table
 from ansible_collections.drover.fleet.tests.conformance.conftest import locate_vamp_corpus
 
 CORPUS = locate_vamp_corpus()
@@ -162,7 +162,7 @@ def test_corpus_location_is_outside_the_project():
 @needs_corpus
 def test_differences_come_only_from_the_browser_aliases(monkeypatch):
     """With VAMP's alias table (haproxy/user-agents.yml) in place of ours, every case agrees."""
-    from ansible_collections.drover.fleet.plugins.module_utils import user_agents
+    from ansible_collections.drover.fleet.plugins.module_utils.conditions import user_agents
 
     monkeypatch.setitem(user_agents.USER_AGENT_ALIASES, "chrome", user_agents.UserAgentAlias("Chrome", required=("Chrome",)))
     monkeypatch.setitem(user_agents.USER_AGENT_ALIASES, "safari", user_agents.UserAgentAlias("Safari", required=("Safari", "Version")))

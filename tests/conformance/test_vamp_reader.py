@@ -17,9 +17,9 @@ from pathlib import Path
 
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DslError
-from ansible_collections.drover.fleet.plugins.module_utils.model import (
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import (
     Blueprint, Breed, Cluster, Condition, Escalation, Gateway, HealthCheck, Port, Reference, Route, Scale, Service, Sla, SlaReference)
-from ansible_collections.drover.fleet.plugins.module_utils.reader import read_artifact
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import read_artifact
 
 REQUIRED_AGREEMENT = 0.90
 # {corpus file: why drover deliberately reads it differently}; each is xfail(strict=True) and documented in

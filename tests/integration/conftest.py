@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.drover.fleet.tests.haproxy_instance import start_env, stop_env
+from ansible_collections.drover.fleet.tests.support.haproxy_instance import start_env, stop_env
 
 
 @pytest.fixture

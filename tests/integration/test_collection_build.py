@@ -26,8 +26,8 @@ def test_built_collection_installs_and_is_usable(tmp_path):
     tarball = tmp_path / "drover-fleet-0.1.0.tar.gz"
     with tarfile.open(tarball) as archive:
         names = set(archive.getnames())
-    assert {"galaxy.yml", "MANIFEST.json", "plugins/module_utils/reader.py", "plugins/modules/haproxy_config.py",
-            "plugins/module_utils/templates/haproxy.cfg.j2", "roles/haproxy/meta/argument_specs.yml"} <= names | {"galaxy.yml"}
+    assert {"galaxy.yml", "MANIFEST.json", "plugins/module_utils/dsl/reader.py", "plugins/modules/haproxy_config.py",
+            "plugins/module_utils/haproxy/templates/haproxy.cfg.j2", "roles/haproxy/meta/argument_specs.yml"} <= names | {"galaxy.yml"}
     assert not any(name.startswith((".venv", "build/", ".lab")) for name in names)
 
     installed = tmp_path / "collections"

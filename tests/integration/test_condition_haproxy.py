@@ -4,8 +4,8 @@
 Each condition gets its own frontend, whose rules choose between two `http-request return` responses:
 "matched" when the compiled expression holds, "other" when it does not. Requests carry user agents with spaces
 and commas, cookies, headers, hosts with ports, and quotes, `#`, `$` and backslashes in values.
-Every expected branch is also checked against the Python model in tests/acl_semantics.py, which the property
-tests of tests/unit/test_conditions.py rely on.
+Every expected branch is also checked against the Python model in tests/support/acl_semantics.py, which the property
+tests of tests/unit/conditions/test_conditions.py rely on.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.drover.fleet.plugins.module_utils.conditions import ConditionError, compile_condition, compile_tree, parse_condition
-from ansible_collections.drover.fleet.tests.acl_semantics import Request, tree_matches
-from ansible_collections.drover.fleet.tests.condition_strategies import requests_for, trees
-from ansible_collections.drover.fleet.tests.haproxy_harness import haproxy_check, start_haproxy, write_files
+from ansible_collections.drover.fleet.plugins.module_utils.conditions.api import ConditionError, compile_condition, compile_tree, parse_condition
+from ansible_collections.drover.fleet.tests.support.acl_semantics import Request, tree_matches
+from ansible_collections.drover.fleet.tests.support.condition_strategies import requests_for, trees
+from ansible_collections.drover.fleet.tests.support.haproxy_harness import haproxy_check, start_haproxy, write_files
 
 pytestmark = pytest.mark.haproxy
 
@@ -127,7 +127,7 @@ def _config(compiled_conditions: list, ports: list[int], admin_socket: Path) -> 
 
 @pytest.fixture(name="run_haproxy")
 def fixture_run_haproxy(tmp_path):
-    """Starts HAProxy (tests/haproxy_harness.py: master-worker, stopped by pid) with one frontend per compiled
+    """Starts HAProxy (tests/support/haproxy_harness.py: master-worker, stopped by pid) with one frontend per compiled
     condition, and returns their ports. Each call first stops the HAProxy of the previous call."""
     runs = []
     with ExitStack() as running:

@@ -26,10 +26,10 @@ from pathlib import Path
 import ansible_runner
 import pytest
 
-from ansible_collections.drover.fleet.tests.helpers import wait_for
+from ansible_collections.drover.fleet.tests.support.helpers import wait_for
 from ansible_collections.drover.fleet.tests.integration.test_lab import free_lab_network
-from drover_cli.lab import lab_down, lab_up
-from drover_cli.lab_host import run_in_host
+from drover_cli.lab.fleet import lab_down, lab_up
+from drover_cli.lab.host import run_in_host
 
 pytestmark = [
     pytest.mark.lab,

@@ -2,7 +2,7 @@
 """The deploy role's docker engine path (`-e drover_container_engine=docker`) against a real lab.
 
 A lab of its own (lb1, app1, app2) on a /24 and bridge of its own, without the podman demo images; the test starts
-dockerd inside each app host (tests/lab_docker.py) and imports the demo image into it. Then the deploy playbook runs
+dockerd inside each app host (tests/support/lab_docker.py) and imports the demo image into it. Then the deploy playbook runs
 the canary blueprint with community.docker, real HTTP traffic goes through HAProxy on lb1, a second run changes
 nothing, a killed container leaves rotation and comes back, scaling inside the slot range needs no reload, a scale-in
 drains first (the same scenarios as the podman path, from test_deploy), undeploy removes the containers, and the
@@ -24,11 +24,11 @@ from ansible_collections.drover.fleet.tests.integration.test_deploy import (
     OLD, OLD_PREFIX, Fleet, killed_instance_leaves_rotation, scale_in_drains_first, scaling_inside_the_slot_range,
 )
 from ansible_collections.drover.fleet.tests.integration.test_lab import free_lab_network
-from ansible_collections.drover.fleet.tests.lab_docker import DockerDaemon, import_demo_images, start_dockerd, stop_dockerd
-from drover_cli.demo_image import build_demo_image
-from drover_cli.lab import lab_down, lab_up
-from drover_cli.lab_network import netns_inode
-from drover_cli.lab_processes import process_table
+from ansible_collections.drover.fleet.tests.support.lab_docker import DockerDaemon, import_demo_images, start_dockerd, stop_dockerd
+from drover_cli.lab.demo_image import build_demo_image
+from drover_cli.lab.fleet import lab_down, lab_up
+from drover_cli.lab.network import netns_inode
+from drover_cli.lab.processes import process_table
 
 pytestmark = [
     pytest.mark.lab,

@@ -14,8 +14,8 @@ import threading
 
 import pytest
 
-from ansible_collections.drover.fleet.tests.haproxy_instance import run_playbook
-from ansible_collections.drover.fleet.tests.helpers import free_port, port_is_open, wait_for
+from ansible_collections.drover.fleet.tests.support.haproxy_instance import run_playbook
+from ansible_collections.drover.fleet.tests.support.helpers import free_port, port_is_open, wait_for
 
 pytestmark = pytest.mark.haproxy
 

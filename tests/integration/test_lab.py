@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ansible_collections.drover.fleet.tests.helpers import wait_for
-from drover_cli.demo_image import DEMO_REPOSITORY, DEMO_VERSIONS
-from drover_cli.lab import LabError, LabState, lab_down, lab_status, lab_up, load_lab
-from drover_cli.lab_cli import lab as lab_command
-from drover_cli.lab_processes import pid_alive
+from ansible_collections.drover.fleet.tests.support.helpers import wait_for
+from drover_cli.lab.demo_image import DEMO_REPOSITORY, DEMO_VERSIONS
+from drover_cli.lab.fleet import LabError, LabState, lab_down, lab_status, lab_up, load_lab
+from drover_cli.lab.cli import lab as lab_command
+from drover_cli.lab.processes import pid_alive
 
 pytestmark = [
     pytest.mark.lab,

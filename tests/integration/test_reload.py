@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import (
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import (
     ConfigInvalidError,
     ConfigLock,
     LockTimeoutError,
@@ -28,9 +28,9 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import
     stop_master_worker,
 )
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import MasterClient, RuntimeClient
-from ansible_collections.drover.fleet.tests.haproxy_instance import start_env, stop_env
-from ansible_collections.drover.fleet.tests.helpers import wait_for
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import MasterClient, RuntimeClient
+from ansible_collections.drover.fleet.tests.support.haproxy_instance import start_env, stop_env
+from ansible_collections.drover.fleet.tests.support.helpers import wait_for
 
 pytestmark = pytest.mark.haproxy
 
@@ -234,7 +234,7 @@ def test_the_lock_blocks_a_second_run(env):
 
 RUNNER = """
 import json, sys
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import ReloadOptions, apply_config
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import ReloadOptions, apply_config
 args = json.loads(sys.argv[1])
 result = apply_config(args["path"], args["text"], args["maps"], ReloadOptions(**args["options"]))
 print(json.dumps({"changed": result.changed, "reloaded": result.reloaded, "coalesced": result.coalesced}))
@@ -384,11 +384,11 @@ def test_the_renderers_output_goes_live_weights_and_slots_at_runtime_topology_by
     """The real renderer's files through apply_config: a weight shift is a map-only runtime change (same worker,
     no reload, traffic follows); an instance inside the slot range is a runtime slot fill (no reload); an instance
     beyond it adds slots and reloads once; a re-run changes nothing."""
-    from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render  # pylint: disable=import-outside-toplevel
-    from ansible_collections.drover.fleet.plugins.module_utils.model import Instance  # pylint: disable=import-outside-toplevel
-    from ansible_collections.drover.fleet.tests.haproxy_instance import LoopbackBackend  # pylint: disable=import-outside-toplevel
-    from ansible_collections.drover.fleet.tests.helpers import free_port  # pylint: disable=import-outside-toplevel
-    from ansible_collections.drover.fleet.tests.routing_fixtures import sava  # pylint: disable=import-outside-toplevel
+    from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions, render  # pylint: disable=import-outside-toplevel
+    from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import Instance  # pylint: disable=import-outside-toplevel
+    from ansible_collections.drover.fleet.tests.support.haproxy_instance import LoopbackBackend  # pylint: disable=import-outside-toplevel
+    from ansible_collections.drover.fleet.tests.support.helpers import free_port  # pylint: disable=import-outside-toplevel
+    from ansible_collections.drover.fleet.tests.support.routing_fixtures import sava  # pylint: disable=import-outside-toplevel
 
     port = free_port()
     backends = {name: LoopbackBackend(name).start() for name in ("v1a", "v1b", "v1c", "v11")}

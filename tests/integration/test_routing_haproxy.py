@@ -21,12 +21,12 @@ from collections import Counter
 import pytest
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import ACL, MasterClient, RuntimeClient, parse_map_text, pattern_kind
-from ansible_collections.drover.fleet.plugins.module_utils.model import HealthCheck, Instance
-from ansible_collections.drover.fleet.tests.haproxy_harness import Client, send_requests, start_haproxy, start_http_backends
-from ansible_collections.drover.fleet.tests.helpers import free_port, wait_for
-from ansible_collections.drover.fleet.tests.routing_fixtures import (
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions, render
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import ACL, MasterClient, RuntimeClient, parse_map_text, pattern_kind
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import HealthCheck, Instance
+from ansible_collections.drover.fleet.tests.support.haproxy_harness import Client, send_requests, start_haproxy, start_http_backends
+from ansible_collections.drover.fleet.tests.support.helpers import free_port, wait_for
+from ansible_collections.drover.fleet.tests.support.routing_fixtures import (
     TCP,
     external_gateway,
     rewrite,

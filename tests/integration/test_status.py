@@ -15,18 +15,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ansible_collections.drover.fleet.plugins.module_utils.fleet_status import build_status
-from ansible_collections.drover.fleet.plugins.module_utils.fleet_status_source import collect_status
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_render import RenderOptions
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_runtime import ACL
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import stop_master_worker
-from ansible_collections.drover.fleet.tests.haproxy_harness import ECHO_SERVER, start_http_backends, write_files
-from ansible_collections.drover.fleet.tests.helpers import wait_for
+from ansible_collections.drover.fleet.plugins.module_utils.fleet.status import build_status
+from ansible_collections.drover.fleet.plugins.module_utils.fleet.status_source import collect_status
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import ACL
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import stop_master_worker
+from ansible_collections.drover.fleet.tests.support.haproxy_harness import ECHO_SERVER, start_http_backends, write_files
+from ansible_collections.drover.fleet.tests.support.helpers import wait_for
 from ansible_collections.drover.fleet.tests.integration.test_lab import free_lab_network, leftovers
-from ansible_collections.drover.fleet.tests.sava_haproxy import SAVA_SERVERS, V1, V11, render_sava, running_sava
-from drover_cli.lab import lab_down, lab_up
-from drover_cli.lab_host import run_in_host
-from drover_cli.lab_processes import pid_alive
+from ansible_collections.drover.fleet.tests.support.sava_haproxy import SAVA_SERVERS, V1, V11, render_sava, running_sava
+from drover_cli.lab.fleet import lab_down, lab_up
+from drover_cli.lab.host import run_in_host
+from drover_cli.lab.processes import pid_alive
 from drover_cli.ssh_target import target_from_inventory
 from drover_cli.status_command import status_command
 from drover_cli.status_ssh import SshSource
@@ -189,7 +189,7 @@ class LabBalancer:
         # the host's /etc/haproxy is a bind mount of this folder
         write_files(self.rendered.files, self.host.dir / "etc" / "haproxy")
         self.sh("mkdir -p /run/haproxy")
-        start = ("from ansible_collections.drover.fleet.plugins.module_utils.haproxy_reload import start_master_worker\n"
+        start = ("from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import start_master_worker\n"
                  f"print(start_master_worker({LB_CONFIG!r}, {LB_MASTER!r}, pid_file='/run/haproxy.pid', "
                  "log_file='/run/haproxy-master.log').pid)")
         self.master_pid = int(run_in_host(self.host, [sys.executable, "-c", start]).stdout)

@@ -1,0 +1,622 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The status of a running load balancer, built from what its runtime API says: gateways, routes, servers.
+
+Pure: `build_status(RawStatus)` turns the admin socket's answers exactly as HAProxy wrote them (`show stat`,
+`show servers state`, `show map`, `show info`, the master's `show proc`) plus, when available, the live haproxy.cfg
+into a `FleetStatus`. Nothing here talks to a socket: fleet_status_source.py collects the answers, locally or through
+any other transport (the drover CLI's SSH one).
+
+- Gateways are the frontends, named by the renderer's `# gateway <label>` comments.
+- Routes are the backends a gateway reaches. A route's weight is its share of the gateway's weighted pick as the
+  RUNNING map says (runtime changes included), not as the blueprint or the map file says; the file's share is shown
+  beside it when the file can be read, so a drift between the two is visible.
+- Servers are the slots of each backend: admin state (ready, drain, maint), health (UP, DOWN, NOLB, MAINT), weight,
+  sessions, rates, response time and the last check.
+
+A routed backend (weight above 0, or a condition leading to it) with no server that takes new requests is a
+problem, and so is a share of a gateway's requests that reaches no route at all (HTTP 503).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_routing import (
+    UNROUTED_PREFIX,
+    FrontendConfig,
+    MapLookup,
+    RoutingConfig,
+    UseBackend,
+    read_routing_config,
+)
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import (
+    RuntimeApiError,
+    ServerState,
+    parse_map_entries,
+    parse_map_list,
+    parse_map_text,
+    parse_servers_state,
+    parse_show_proc,
+    parse_stat_csv,
+)
+from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import PICK_RANGE
+
+HEALTH_STATES = ("UP", "DOWN", "NOLB", "MAINT")
+UNROUTED_LABEL = "no route (503)"
+_MAP_KEY = re.compile(r"(\d+)(?::(\d+))?")
+
+
+@dataclass
+class RawStatus:
+    """One look at a running HAProxy, as text. `maps`: map file (as HAProxy lists it) -> `show map #<id>` answer, and
+    strength file (an ACL file of draws) -> `show acl #<id>` answer; `map_files`: the same names -> the file's
+    content, when it could be read."""
+
+    stat: str
+    servers_state: str
+    info: str = ""
+    map_list: str = ""
+    maps: dict = field(default_factory=dict)
+    map_files: dict = field(default_factory=dict)
+    proc: str | None = None
+    config: str | None = None
+    config_path: str | None = None
+    source: str = ""
+    warnings: list = field(default_factory=list)
+
+
+@dataclass
+class ProcessStatus:
+    pid: int | None = None
+    version: str = ""
+    uptime: str = ""
+    uptime_seconds: int | None = None
+    current_connections: int | None = None
+    total_requests: int | None = None
+    master_pid: int | None = None
+    reloads: int | None = None
+    failed_reloads: int | None = None
+    workers: int | None = None
+    old_workers: int | None = None
+
+
+@dataclass
+class GatewayStatus:
+    name: str
+    label: str
+    binds: list
+    mode: str
+    status: str
+    sessions: int
+    session_rate: int
+    request_rate: int | None
+    requests: int | None
+    errors_5xx: int | None
+    sticky: str | None
+    routed: bool
+    healthy: bool = True
+
+
+@dataclass
+class ConditionStatus:
+    """A condition that sends requests to a route: `strength` percent of the matching requests go there (times
+    `share`, the route's share of that condition's own weighted split, when the condition leads to a cluster)."""
+
+    condition: str
+    strength: float | None
+    share: float | None = None
+
+
+@dataclass
+class RouteStatus:
+    gateway: str
+    gateway_label: str
+    backend: str
+    label: str
+    weight: float | None
+    file_weight: float | None
+    conditions: list
+    sticky: str | None
+    routed: bool
+    status: str
+    servers: int
+    servers_up: int
+    servers_serving: int
+    sessions: int
+    session_rate: int
+    response_time_ms: int | None
+    errors_5xx: int | None
+
+    @property
+    def drifted(self) -> bool:
+        """The running map and the map file give this route different shares."""
+        return self.weight is not None and self.file_weight is not None and abs(self.weight - self.file_weight) >= 0.005
+
+
+@dataclass
+class ServerStatus:
+    backend: str
+    backend_label: str
+    name: str
+    address: str
+    port: int | None
+    state: str
+    health: str
+    status: str
+    weight: int
+    initial_weight: int
+    sessions: int
+    queue: int
+    session_rate: int
+    response_time_ms: int | None
+    check_status: str
+    check_code: int | None
+    check_duration_ms: int | None
+    check_description: str
+    last_change_seconds: int | None
+    empty: bool
+
+    @property
+    def serving(self) -> bool:
+        """Takes new requests: healthy, ready and with a weight."""
+        return self.health == "UP" and self.state == "ready" and self.weight > 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.address}:{self.port}" if self.port is not None else self.address
+
+    @property
+    def check(self) -> str:
+        """`L7OK/200 2ms`, or the status alone."""
+        if not self.check_status:
+            return ""
+        text = self.check_status + (f"/{self.check_code}" if self.check_code is not None else "")
+        return text + (f" {self.check_duration_ms}ms" if self.check_duration_ms is not None else "")
+
+
+@dataclass
+class FleetStatus:
+    source: str
+    config_path: str | None
+    process: ProcessStatus
+    gateways: list
+    routes: list
+    servers: list
+    problems: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict:
+        routes = []
+        for route in self.routes:
+            item = asdict(route)
+            item["drifted"] = route.drifted
+            routes.append(item)
+        servers = []
+        for server in self.servers:
+            item = asdict(server)
+            item["serving"] = server.serving
+            item["check"] = server.check
+            servers.append(item)
+        return {
+            "source": self.source,
+            "config_path": self.config_path,
+            "healthy": self.healthy,
+            "problems": list(self.problems),
+            "warnings": list(self.warnings),
+            "process": asdict(self.process),
+            "gateways": [asdict(gateway) for gateway in self.gateways],
+            "routes": routes,
+            "servers": servers,
+        }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Parsing the answers
+
+
+def parse_info(text: str) -> dict:
+    """`show info`: `Key: value` lines."""
+    info = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            info[key.strip()] = value.strip()
+    return info
+
+
+def _int(value) -> int | None:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def map_shares(entries: list, pick_range: int) -> tuple:
+    """({target: percent of all draws}, percent of draws no entry covers, problems) for a `map_int` map of
+    `lo:hi target` entries read as HAProxy does: the first entry that contains the draw wins."""
+    covered: list = []
+    counts: dict = {}
+    problems = []
+    for key, target in entries:
+        match = _MAP_KEY.fullmatch(key.strip())
+        if not match:
+            problems.append(f"map key {key!r} is not an integer or a lo:hi range")
+            continue
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) is not None else low
+        low, high = max(low, 0), min(high, pick_range - 1)
+        size = high - low + 1
+        if size <= 0:
+            counts.setdefault(target, 0)
+            continue
+        for start, end in covered:
+            overlap = min(end, high) - max(start, low) + 1
+            if overlap > 0:
+                size -= overlap
+        counts[target] = counts.get(target, 0) + size
+        covered = _merge(covered + [(low, high)])
+    total = sum(counts.values())
+    shares = {target: 100.0 * count / pick_range for target, count in counts.items()}
+    return shares, 100.0 * (pick_range - total) / pick_range, problems
+
+
+def _merge(intervals: list) -> list:
+    merged: list = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _checked(command: str, text: str, looks_right) -> str:
+    if not looks_right(text):
+        raise RuntimeApiError(command, text.strip() or "empty answer")
+    return text
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Without a configuration: the renderer's naming conventions
+
+
+def _frontends_from_names(frontends: list, map_files: list) -> RoutingConfig:
+    """Picks by the renderer's map names when haproxy.cfg cannot be read: `<frontend>.map` is a frontend's pick and
+    `<frontend>.<n>s.map` the second step of the route its pick names `@<n>` (':' in names became '_')."""
+    config = RoutingConfig()
+    for name in frontends:
+        frontend = FrontendConfig(name=name, label=name)
+        stem = name.replace(":", "_")
+        for path in map_files:
+            base = os.path.basename(path)
+            if base == f"{stem}.map":
+                frontend.lookups["pick"] = MapLookup("pick", path, PICK_RANGE, "")
+            match = re.fullmatch(re.escape(stem) + r"\.(\d+)s\.map", base)
+            if match:
+                var = f"stage{match.group(1)}"
+                frontend.lookups[var] = MapLookup(var, path, PICK_RANGE, "", stage=("pick", f"@{match.group(1)}"))
+        if "pick" in frontend.lookups:
+            frontend.rules.append(UseBackend(target=None, pick="pick"))
+        config.frontends.append(frontend)
+    return config
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Building the model
+
+
+class _Builder:
+    def __init__(self, raw: RawStatus):
+        self.raw = raw
+        self.warnings = list(raw.warnings)
+        self.problems: list = []
+        self.stat_rows = parse_stat_csv(_checked("show stat", raw.stat, lambda t: t.startswith("#")))
+        first = raw.servers_state.lstrip().split("\n", 1)[0].strip()
+        self.states = parse_servers_state(_checked("show servers state", raw.servers_state, lambda _t: first.isdigit()))
+        self.info = parse_info(raw.info) if raw.info else {}
+        self.config = read_routing_config(raw.config) if raw.config else None
+        self.rows = {(row.get("pxname"), row.get("svname")): row for row in self.stat_rows}
+        self.map_infos = parse_map_list(raw.map_list) if raw.map_list else []
+        self.base_dir = os.path.dirname(raw.config_path) if raw.config_path else None
+
+    # -- maps --------------------------------------------------------------------------------------------------------
+
+    def _map_text(self, texts: dict, path: str):
+        """The text of map `path` (as haproxy.cfg names it) among `texts`, whose names HAProxy or the collector gave."""
+        if path in texts:
+            return texts[path]
+        wanted = self._resolve(path)
+        for name, text in texts.items():
+            if self._resolve(name) == wanted:
+                return text
+        return None
+
+    def _resolve(self, name: str) -> str:
+        return os.path.normpath(name if os.path.isabs(name) or not self.base_dir else os.path.join(self.base_dir, name))
+
+    def running_shares(self, lookup: MapLookup) -> tuple:
+        text = self._map_text(self.raw.maps, lookup.path)
+        if text is None:
+            self.warnings.append(f"map {lookup.path} is not loaded in the running HAProxy: weights unknown")
+            return None, None
+        shares, uncovered, problems = map_shares(parse_map_entries(text), lookup.pick_range)
+        self.warnings.extend(f"map {lookup.path}: {problem}" for problem in problems)
+        return shares, uncovered
+
+    def file_shares(self, lookup: MapLookup):
+        text = self._map_text(self.raw.map_files, lookup.path)
+        if text is None:
+            return None
+        return map_shares(parse_map_text(text), lookup.pick_range)[0]
+
+    def threshold(self, value, pick_range: int) -> int | None:
+        """The draws a condition's strength takes: as written, from its strength file (running, else on disk), or all
+        of them (None: 100%). None when a strength file cannot be read."""
+        if value is None:
+            return pick_range
+        if isinstance(value, int):
+            return value
+        running = self._map_text(self.raw.maps, value)
+        if running is not None:
+            patterns = [key for key, _value in parse_map_entries(running)]
+        else:
+            text = self._map_text(self.raw.map_files, value)
+            if text is None:
+                self.warnings.append(f"strength file {value} is not loaded in the running HAProxy: strength unknown")
+                return None
+            patterns = [key for key, _value in parse_map_text(text)]
+        # the ranges of draws the file holds, counted as a map's ranges are
+        shares, _uncovered, problems = map_shares([(pattern, "drawn") for pattern in patterns], pick_range)
+        self.warnings.extend(f"strength file {value}: {problem}" for problem in problems)
+        return round(shares.get("drawn", 0.0) * pick_range / 100.0)
+
+    # -- routes of one gateway ---------------------------------------------------------------------------------------
+
+    def gateway_routes(self, frontend: FrontendConfig) -> tuple:
+        """(routes by backend in decision order, share of requests without a route) of one frontend."""
+        routes: dict = {}
+
+        def route(backend: str) -> dict:
+            return routes.setdefault(backend, {"weight": None, "file_weight": None, "conditions": [], "sticky": None, "rule": False})
+
+        unrouted = None
+        mains = frontend.main_lookups
+        if len(mains) == 1:
+            main = mains[0]
+            running, uncovered = self.running_shares(main)
+            from_file = self.file_shares(main)
+            if running is not None:
+                unrouted = uncovered
+                for target, share in self.expand(frontend, main, running).items():
+                    if target.startswith(UNROUTED_PREFIX):
+                        unrouted += share
+                    else:
+                        route(target)["weight"] = round(share, 4)
+            if from_file is not None:
+                for target, share in self.expand(frontend, main, from_file, files=True).items():
+                    if not target.startswith(UNROUTED_PREFIX):
+                        route(target)["file_weight"] = round(share, 4)
+        elif len(mains) > 1:
+            # the shared virtual-host frontend repeats several gateways' picks: their own frontends show those routes
+            return {}, None
+        for rule in frontend.rules:
+            self.rule_routes(frontend, rule, route)
+        for values in routes.values():
+            if values["weight"] is None and unrouted is not None:
+                values["weight"] = 0.0
+        return routes, unrouted
+
+    def expand(self, frontend: FrontendConfig, lookup: MapLookup, shares: dict, files: bool = False) -> dict:
+        """Shares of backends, with a stage token's share split by the stage's own map."""
+        result: dict = {}
+        for target, share in shares.items():
+            stage = next((s for s in frontend.lookups.values() if s.stage == (lookup.var, target)), None)
+            if stage is None:
+                result[target] = result.get(target, 0.0) + share
+                continue
+            inner = self.file_shares(stage) if files else self.running_shares(stage)[0]
+            for backend, inner_share in (inner or {}).items():
+                result[backend] = result.get(backend, 0.0) + share * inner_share / 100.0
+        return result
+
+    def rule_routes(self, frontend: FrontendConfig, rule: UseBackend, route) -> None:
+        if rule.sticky_value and rule.target:
+            route(rule.target)["sticky"] = "route"
+            return
+        if not rule.tests and not rule.chances and not rule.other and not rule.default:
+            return  # the weighted pick itself, or a stage's rest: weights already cover it
+        draws = [frontend.draws.get(var) for var, _threshold in rule.tests]
+        parts = [draw.condition for draw in draws if draw is not None] + ([rule.other] if rule.other else [])
+        condition = " ".join(parts) if parts else ("default" if rule.default else "")
+        strength = None
+        if rule.tests or rule.chances or parts:
+            chances = [(threshold, draw.pick_range if draw else PICK_RANGE) for (_var, threshold), draw in zip(rule.tests, draws)]
+            strength = 100.0
+            for threshold, pick_range in chances + list(rule.chances):
+                drawn = self.threshold(threshold, pick_range)
+                strength = None if strength is None or drawn is None else strength * min(drawn, pick_range) / pick_range
+            strength = None if strength is None else round(strength, 4)
+        if rule.target:
+            if rule.default and rule.target.startswith(UNROUTED_PREFIX):
+                return
+            entry = route(rule.target)
+            entry["conditions"].append(ConditionStatus(condition, strength))
+            entry["rule"] = True
+            return
+        lookup = frontend.lookups.get(rule.pick or "")
+        if lookup is None:
+            return
+        shares = self.running_shares(lookup)[0] or {}
+        for target, share in self.expand(frontend, lookup, shares).items():
+            if target.startswith(UNROUTED_PREFIX):
+                continue
+            entry = route(target)
+            entry["conditions"].append(ConditionStatus(condition, strength, round(share, 4)))
+            entry["rule"] = True
+
+    # -- the whole picture -------------------------------------------------------------------------------------------
+
+    def servers(self) -> list:
+        labels = self.config.backends if self.config else {}
+        result = []
+        for state in self.states:
+            row = self.rows.get((state.backend, state.name), {})
+            backend = labels.get(state.backend)
+            result.append(_server(state, row, backend.label if backend else state.backend))
+        return result
+
+    def build(self) -> FleetStatus:
+        frontend_rows = [row for row in self.stat_rows if row.get("svname") == "FRONTEND"]
+        config = self.config
+        if config is None:
+            config = _frontends_from_names([row["pxname"] for row in frontend_rows], [info.file for info in self.map_infos])
+        servers = self.servers()
+        by_backend: dict = {}
+        for server in servers:
+            by_backend.setdefault(server.backend, []).append(server)
+        gateways, routes = [], []
+        for row in frontend_rows:
+            frontend = config.frontend(row["pxname"]) or FrontendConfig(name=row["pxname"], label=row["pxname"])
+            found, unrouted = self.gateway_routes(frontend)
+            gateway_routes = [self.route(frontend, backend, values, by_backend.get(backend, [])) for backend, values in found.items()]
+            sticky = "route" if frontend.route_cookie else None
+            if any(r.sticky == "instance" for r in gateway_routes):
+                sticky = "instance"
+            gateway = GatewayStatus(
+                name=frontend.name, label=frontend.label, binds=list(frontend.binds), mode=str(row.get("mode") or frontend.mode),
+                status=str(row.get("status") or ""), sessions=row.get("scur") or 0, session_rate=row.get("rate") or 0,
+                request_rate=row.get("req_rate"), requests=row.get("req_tot"), errors_5xx=row.get("hrsp_5xx"), sticky=sticky,
+                routed=bool(gateway_routes),
+            )
+            for route in gateway_routes:
+                route.gateway_label = gateway.label
+                if route.routed and route.servers_serving == 0:
+                    gateway.healthy = False
+                    self.problems.append(f"gateway {gateway.label}: route {route.label} ({_describe_share(route)}) has no server that "
+                                         f"takes requests ({route.servers_up} of {route.servers} UP)")
+            if unrouted is not None and unrouted >= 0.005:
+                gateway.healthy = False
+                self.problems.append(f"gateway {gateway.label}: {unrouted:.2f}% of the weighted requests have no route (HTTP 503)")
+                gateway_routes.append(_unrouted_route(frontend, gateway.label, unrouted))
+            gateways.append(gateway)
+            routes.extend(gateway_routes)
+        return FleetStatus(
+            source=self.raw.source, config_path=self.raw.config_path, process=self.process(), gateways=gateways, routes=routes,
+            servers=self.ordered(servers, routes), problems=self.problems, warnings=_unique(self.warnings),
+        )
+
+    def route(self, frontend: FrontendConfig, backend: str, values: dict, servers: list) -> RouteStatus:
+        row = self.rows.get((backend, "BACKEND"), {})
+        config = self.config.backends.get(backend) if self.config else None
+        used = [server for server in servers if not server.empty]
+        sticky = values["sticky"]
+        if config is not None and config.instance_cookie:
+            sticky = "instance"
+        weight = values["weight"]
+        return RouteStatus(
+            gateway=frontend.name, gateway_label=frontend.label, backend=backend, label=config.label if config else backend,
+            weight=weight, file_weight=values["file_weight"], conditions=values["conditions"], sticky=sticky,
+            routed=bool((weight or 0) > 0 or values["rule"]), status=str(row.get("status") or ("unknown" if not row else "")),
+            servers=len(used), servers_up=sum(1 for s in used if s.health == "UP"), servers_serving=sum(1 for s in used if s.serving),
+            sessions=row.get("scur") or 0, session_rate=row.get("rate") or 0, response_time_ms=row.get("rtime"),
+            errors_5xx=row.get("hrsp_5xx"),
+        )
+
+    @staticmethod
+    def ordered(servers: list, routes: list) -> list:
+        """Servers of routed backends first, in route order, then every other backend's."""
+        order = {}
+        for route in routes:
+            order.setdefault(route.backend, len(order))
+        return sorted(servers, key=lambda s: (order.get(s.backend, len(order)), s.backend if s.backend not in order else "", _slot_key(s.name)))
+
+    def process(self) -> ProcessStatus:
+        info = self.info
+        process = ProcessStatus(
+            pid=_int(info.get("Pid")), version=info.get("Version", ""), uptime=info.get("Uptime", ""),
+            uptime_seconds=_int(info.get("Uptime_sec")), current_connections=_int(info.get("CurrConns")),
+            total_requests=_int(info.get("CumReq")),
+        )
+        if self.raw.proc:
+            try:
+                table = parse_show_proc(self.raw.proc)
+            except DroverError as exc:
+                self.warnings.append(f"show proc: {exc}")
+                return process
+            process.master_pid = table.master.pid
+            process.reloads = table.reloads
+            process.failed_reloads = table.failed_reloads
+            process.workers = len(table.workers)
+            process.old_workers = len(table.old_workers)
+        return process
+
+
+def _unique(items: list) -> list:
+    seen = []
+    for item in items:
+        if item not in seen:
+            seen.append(item)
+    return seen
+
+
+def _slot_key(name: str) -> tuple:
+    match = re.fullmatch(r"(.*?)(\d+)", name)
+    return (match.group(1), int(match.group(2))) if match else (name, 0)
+
+
+def _describe_share(route: RouteStatus) -> str:
+    if route.weight:
+        return f"weight {route.weight:g}%"
+    return "condition" if route.conditions else "weight 0%"
+
+
+def _unrouted_route(frontend: FrontendConfig, label: str, share: float) -> RouteStatus:
+    return RouteStatus(
+        gateway=frontend.name, gateway_label=label, backend="", label=UNROUTED_LABEL, weight=round(share, 4), file_weight=None,
+        conditions=[], sticky=None, routed=False, status="", servers=0, servers_up=0, servers_serving=0, sessions=0, session_rate=0,
+        response_time_ms=None, errors_5xx=None,
+    )
+
+
+def server_health(state: ServerState, status: str) -> str:
+    """UP, DOWN, NOLB or MAINT. `show stat` says `UP 1/2` while a server is failing checks and `DOWN 1/2` while it
+    recovers (it is still what the first word says); `DRAIN` and `no check` hide the health, which the operational
+    state of `show servers state` then gives."""
+    if state.state == "maint":
+        return "MAINT"
+    word = status.split()[0] if status else ""
+    if word in HEALTH_STATES:
+        return word
+    return "UP" if state.operational in ("UP", "STOPPING") else "DOWN"
+
+
+def _server(state: ServerState, row: dict, label: str) -> ServerStatus:
+    status = str(row.get("status") or "")
+    return ServerStatus(
+        backend=state.backend, backend_label=label, name=state.name, address=state.address, port=state.port, state=state.state,
+        health=server_health(state, status), status=status, weight=state.weight, initial_weight=state.initial_weight,
+        sessions=row.get("scur") or 0, queue=row.get("qcur") or 0, session_rate=row.get("rate") or 0, response_time_ms=row.get("rtime"),
+        check_status=str(row.get("check_status") or ""), check_code=_int(row.get("check_code")), check_duration_ms=_int(row.get("check_duration")),
+        check_description=str(row.get("check_desc") or ""), last_change_seconds=_int(row.get("lastchg")),
+        empty=state.address in ("0.0.0.0", "::") and not state.port and state.state == "maint",
+    )
+
+
+def build_status(raw: RawStatus) -> FleetStatus:
+    """The status model of one load balancer. Raises RuntimeApiError when an answer is not what HAProxy gives for
+    that command (e.g. a permission error)."""
+    return _Builder(raw).build()
+
+
+__all__ = ["ConditionStatus", "FleetStatus", "GatewayStatus", "ProcessStatus", "RawStatus", "RouteStatus", "ServerStatus",
+           "build_status", "map_shares", "parse_info", "server_health"]
