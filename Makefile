@@ -4,10 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test unit lint sanity build demo demo-local lab-up lab-down clean
+.PHONY: setup lock test unit lint sanity build demo demo-local lab-up lab-down clean
 
 setup:
 	@bash scripts/setup.sh
+
+# Refresh requirements.lock from requirements*.in (LOCK_UPGRADE=1 takes the newest releases the ranges allow).
+lock:
+	@bash scripts/lock.sh
 
 # Conventions first (ansible-lint, ansible-test sanity with empty ignore files), then every pytest test.
 test: setup lint sanity

@@ -28,15 +28,19 @@ if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv with $PYTHON"
     "$PYTHON" -m venv .venv
 fi
+# Every Python package, transitive ones included, comes from requirements.lock at the version and hash it names, so a
+# fresh machine installs what the tests ran with (requirements*.in hold the loose ranges; `make lock` refreshes it).
 stamp=.venv/.requirements.sha
-want=$(cat requirements.txt requirements-test.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "setup: installing Python packages into .venv"
-    .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -r requirements.txt -r requirements-test.txt
-    .venv/bin/pip install -q --no-deps -e .
+    echo "setup: installing Python packages into .venv from requirements.lock"
+    .venv/bin/pip install -q --require-hashes -r requirements.lock
+    # setuptools warns about every editable install; the warning is about its own build, not about drover.
+    PYTHONWARNINGS=ignore .venv/bin/pip install -q --no-deps --no-build-isolation -e .
     echo "$want" > "$stamp"
 fi
+# A package installed by hand, or left from an install before the lock, must not differ from the lock.
+.venv/bin/python scripts/check_lock.py requirements.lock
 
 # The checkout is the collection: expose it as ansible_collections/drover/fleet for Ansible and for Python.
 mkdir -p build/ansible_collections/drover
