@@ -16,6 +16,7 @@ import click
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.fleet.status import build_status
 from ansible_collections.drover.fleet.plugins.module_utils.fleet.status_source import LocalSource, StatusSource, collect_status
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.sockets import DEFAULT_MASTER_SOCKET
 
 from drover_cli.output import emit_json, format_option
 from drover_cli.ssh_target import default_inventory, parse_ssh_spec, target_from_inventory
@@ -25,7 +26,6 @@ from drover_cli.status_text import render_status
 EXIT_HEALTHY = 0
 EXIT_PROBLEM = 1
 EXIT_ERROR = 2
-DEFAULT_MASTER_SOCKET = "/run/haproxy-master.sock"
 
 
 def open_source(host: str | None, inventory: str | None, ssh_spec: str | None, key: str | None, python: str | None,

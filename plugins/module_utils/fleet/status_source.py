@@ -27,6 +27,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverE
 from ansible_collections.drover.fleet.plugins.module_utils.fleet.status import RawStatus, parse_info
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_routing import read_routing_config, strength_files
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import relative_base
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.sockets import DEFAULT_ADMIN_SOCKET
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import (
     RuntimeClient,
     RuntimeConnectionError,
@@ -34,7 +35,6 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime impor
 )
 
 DEFAULT_CONFIG = "/etc/haproxy/haproxy.cfg"
-DEFAULT_ADMIN_SOCKET = "/run/haproxy/admin.sock"
 _MAP_USED_BY = re.compile(r"used by map at file '([^']+)'")
 
 

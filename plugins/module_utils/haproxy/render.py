@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from ansible_collections.drover.fleet.plugins.module_utils.conditions.api import ConditionError, compile_condition
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError, DslError, DslIssue
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.quoting import HaproxyTextError, quote_word, split_words
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.sockets import DEFAULT_ADMIN_SOCKET
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import HTTP, ArtifactSet, Instance
 from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import (
     DEFAULT_SLOTS,
@@ -68,7 +69,7 @@ class RenderOptions:
     """How to render. Times are HAProxy time strings ("5s", "500ms")."""
 
     bind_address: str = "0.0.0.0"
-    admin_socket: str = "/run/haproxy/admin.sock"
+    admin_socket: str = DEFAULT_ADMIN_SOCKET
     server_state_file: str = "/var/lib/haproxy/server-state"
     hard_stop_after: str = "30s"
     # `log <target>` in global; None: no log line at all
