@@ -17,6 +17,11 @@ class Origin:
     column: int | None = None
     path: str = ""
 
+    def __post_init__(self):
+        # a key may hold a newline or another control character: the path is one printable line
+        if not self.path.isprintable():
+            object.__setattr__(self, "path", printable(self.path))
+
     def child(self, key: str | int, line: int | None = None, column: int | None = None) -> "Origin":
         """The origin of a nested value; keys become `.key`, list indexes and route names `[key]`."""
         if isinstance(key, int) or (isinstance(key, str) and key.startswith("[")):
@@ -27,7 +32,7 @@ class Origin:
         return Origin(self.file, line if line is not None else self.line, column if column is not None else self.column, path)
 
     def location(self) -> str:
-        where = self.file or "<input>"
+        where = printable(self.file) if self.file else "<input>"
         if self.line is not None:
             where += f":{self.line}"
             if self.column is not None:
@@ -54,7 +59,7 @@ class DslIssue:
             details.append(f"allowed: {self.allowed}")
         if details:
             text += f" ({'; '.join(details)})"
-        return text
+        return printable(text)
 
     def as_dict(self) -> dict:
         return {
@@ -114,6 +119,13 @@ class IssueCollector:
     def raise_if_any(self) -> None:
         if self.issues:
             raise DslError(self.issues)
+
+
+def printable(text: str) -> str:
+    """`text` on one printable line: newlines and other control or invisible characters as their escapes (\\n, \\x00)."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def _show(value) -> str | None:

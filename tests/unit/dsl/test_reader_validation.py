@@ -278,3 +278,12 @@ def test_nameless_artifacts_in_two_files_are_each_checked_and_not_taken_for_one(
     codes = [(issue.code, os.path.basename(issue.origin.file)) for issue in caught.value.issues]
     assert ("DuplicateArtifactError", "b.yml") not in codes
     assert [code for code, _file in codes].count("MissingPathValueError") == 2 and len([c for c in codes if c[0] != "MissingPathValueError"]) == 2
+
+
+def test_a_key_holding_a_newline_is_escaped_so_each_error_stays_on_one_line():
+    with pytest.raises(DslError) as caught:
+        load_text('name: g\nport: 9019/http\nroutes:\n  "a\\nb": {weight: 100%}\n  "[h:1]\\u2028": {}\n', "in\nx.yml")
+    text = str(caught.value)
+    assert len(text.splitlines()) == 1 + len(caught.value.issues)
+    assert "in\\nx.yml:4:3: routes[a\\nb]: illegal route path" in text
+    assert caught.value.issues[0].origin.path == "routes[a\\nb]"
