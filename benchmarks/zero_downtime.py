@@ -40,7 +40,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import stop_master_worker
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.process import stop_master_worker
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderedConfig, RenderOptions, render
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import Instance
 from ansible_collections.drover.fleet.plugins.module_utils.fleet.placement import (

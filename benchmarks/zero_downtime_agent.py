@@ -17,8 +17,9 @@ import traceback
 
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy import reload as haproxy_reload
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import (
-    ReloadOptions, apply_config, atomic_write, start_master_worker, stop_master_worker, validate_config,
+    ReloadOptions, apply_config, atomic_write, validate_config,
 )
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.process import start_master_worker, stop_master_worker
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import DrainTimeoutError, MasterClient, RuntimeClient
 
 CONFIG = "/etc/haproxy/haproxy.cfg"

@@ -110,7 +110,7 @@ import os
 from dataclasses import dataclass
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import start_master_worker, stop_master_worker
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.process import haproxy_pid, start_master_worker, stop_master_worker
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import MasterClient
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.module_args import ArgumentSpec, master_socket_spec
 
@@ -144,25 +144,6 @@ class ProcessParams:
         params = module.params
         log_file = params["log_file"] or os.path.join(os.path.dirname(os.path.abspath(params["pid_file"])), "haproxy-master.log")
         return cls(params["state"], params["config"], params["master_socket"], params["pid_file"], log_file, params["binary"], params["timeout"])
-
-
-def haproxy_pid(pid_file: str) -> int | None:
-    """The pid in `pid_file` when it is a live haproxy process; None for a missing or stale pid file."""
-    try:
-        with open(pid_file, "r", encoding="ascii") as handle:
-            text = handle.readline().strip()
-    except OSError:
-        return None
-    if not text.isdigit():
-        return None
-    try:
-        with open(f"/proc/{text}/comm", "r", encoding="ascii", errors="replace") as handle:
-            name = handle.read().strip()
-        with open(f"/proc/{text}/stat", "r", encoding="ascii", errors="replace") as handle:
-            zombie = handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return None
-    return int(text) if name == "haproxy" and not zombie else None
 
 
 class ProcessManager:

@@ -24,9 +24,8 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import
     ReloadOptions,
     apply_config,
     load_state,
-    start_master_worker,
-    stop_master_worker,
 )
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.process import start_master_worker, stop_master_worker
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import MasterClient, RuntimeClient
 from ansible_collections.drover.fleet.tests.support.haproxy_instance import start_env, stop_env

@@ -19,7 +19,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.fleet.status import b
 from ansible_collections.drover.fleet.plugins.module_utils.fleet.status_source import collect_status
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import ACL
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import stop_master_worker
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.process import stop_master_worker
 from ansible_collections.drover.fleet.tests.support.haproxy_harness import ECHO_SERVER, start_http_backends, write_files
 from ansible_collections.drover.fleet.tests.support.helpers import wait_for
 from ansible_collections.drover.fleet.tests.integration.test_lab import free_lab_network, leftovers
@@ -189,7 +189,7 @@ class LabBalancer:
         # the host's /etc/haproxy is a bind mount of this folder
         write_files(self.rendered.files, self.host.dir / "etc" / "haproxy")
         self.sh("mkdir -p /run/haproxy")
-        start = ("from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import start_master_worker\n"
+        start = ("from ansible_collections.drover.fleet.plugins.module_utils.haproxy.process import start_master_worker\n"
                  f"print(start_master_worker({LB_CONFIG!r}, {LB_MASTER!r}, pid_file='/run/haproxy.pid', "
                  "log_file='/run/haproxy-master.log').pid)")
         self.master_pid = int(run_in_host(self.host, [sys.executable, "-c", start]).stdout)

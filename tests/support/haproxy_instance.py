@@ -2,7 +2,7 @@
 """A real HAProxy 2.6 in master-worker mode in a temp dir, real loopback HTTP backends, and a way to run the
 modules through real `ansible-playbook`. Used by the runtime client, module and reload tests.
 
-HAProxy is started by the production function `haproxy_reload.start_master_worker` and stopped by pid.
+HAProxy is started by the production function `haproxy/process.py:start_master_worker` and stopped by pid.
 """
 
 from __future__ import annotations
@@ -19,12 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import (
-    MasterWorker,
-    ReloadOptions,
-    start_master_worker,
-    stop_master_worker,
-)
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.process import MasterWorker, start_master_worker, stop_master_worker
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import ReloadOptions
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import MasterClient, RuntimeClient
 from ansible_collections.drover.fleet.tests.support.helpers import free_port, wait_for
 

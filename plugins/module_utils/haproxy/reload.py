@@ -24,7 +24,7 @@ In short, under an exclusive lock (fcntl.flock on `<state_dir>/lock`):
 7. a failed reload restores the last configuration that was live (kept under `<state_dir>/good/`), reloads it, and
    raises ReloadFailedError with HAProxy's own message.
 
-Starting HAProxy without systemd (`start_master_worker`, `stop_master_worker`) lives here too.
+Starting and stopping HAProxy without systemd is haproxy/process.py.
 
 Pure standard library, no AnsibleModule: the modules, the CLI and the tests share it.
 """
@@ -38,7 +38,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -47,6 +46,7 @@ from dataclasses import asdict, dataclass, field
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_scan import global_directives, server_definitions
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.preflight import preflight_problems
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.process import process_gone
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import (
     MasterClient,
     ProcessTable,
@@ -55,6 +55,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime impor
     parse_map_text,
     pattern_kind,
 )
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.sockets import DEFAULT_ADMIN_SOCKET, DEFAULT_MASTER_SOCKET
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.slot_changes import (
     InstancesNotHealthyError,
     fill_slots,
@@ -67,8 +68,6 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy.slot_changes 
 SERVICE_MANAGERS = ("auto", "master_cli", "systemd", "none")
 RELOADERS = ("master_cli", "systemd")
 NOT_RUNNING = "not_running"
-DEFAULT_MASTER_SOCKET = "/run/haproxy-master.sock"
-DEFAULT_ADMIN_SOCKET = "/run/haproxy/admin.sock"
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
 
@@ -172,18 +171,6 @@ class ReloadOutcome:
     new_worker_pids: list = field(default_factory=list)
     verified: bool = True
     attempted: bool = True
-
-
-@dataclass
-class MasterWorker:
-    """An HAProxy started by `start_master_worker`. `process` is the Popen when this process is its parent."""
-
-    pid: int
-    config_path: str
-    master_socket: str
-    pid_file: str
-    log_file: str
-    process: object = None
 
 
 # -- files ---------------------------------------------------------------------------------------------------------
@@ -611,7 +598,7 @@ def declares_stats_socket(config_text: str, address: str) -> bool:
 
 def _master_gone(pid: int | None) -> bool:
     """Whether a master we could see in /proc before the reload has exited (None: it was not visible from here)."""
-    return pid is not None and (not os.path.exists(f"/proc/{pid}") or _process_gone(pid))
+    return pid is not None and (not os.path.exists(f"/proc/{pid}") or process_gone(pid))
 
 
 def _answers_from(client: RuntimeClient, pids: list) -> bool:
@@ -971,88 +958,3 @@ def _plan_only(path: str, new_text: str, maps: dict, options: ReloadOptions, sta
     result.changed = bool(result.config_changed or changed_maps or result.runtime_map_updates or will_reload)
     return result
 
-
-# -- starting and stopping HAProxy without systemd -----------------------------------------------------------------
-
-
-def _process_gone(pid: int) -> bool:
-    try:
-        done, _status = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return True
-    except ChildProcessError:
-        pass
-    try:
-        with open(f"/proc/{pid}/stat", "r", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def start_master_worker(config_path: str, master_socket: str, pid_file: str | None = None, log_file: str | None = None,
-                        binary: str = "haproxy", timeout: float = 30.0, poll: float = 0.05) -> MasterWorker:
-    """Start HAProxy in master-worker mode without systemd and wait until its first worker is listed.
-
-    Runs `haproxy -W -S <master_socket>,mode,600 -f <config> -p <pid_file>` in its own session, from the config's
-    directory, with stdout and stderr appended to `log_file`. It is not daemonized with -D on purpose: -D sends the
-    master's stderr to /dev/null, and the master's messages are what explain a failed reload.
-    """
-    config_path = os.path.abspath(config_path)
-    config_dir = os.path.dirname(config_path)
-    pid_file = pid_file or os.path.join(os.path.dirname(os.path.abspath(master_socket)), "haproxy.pid")
-    log_file = log_file or os.path.join(os.path.dirname(os.path.abspath(pid_file)), "haproxy-master.log")
-    master = MasterClient(master_socket, 2.0)
-    if master.reachable():
-        raise DroverError(f"an HAProxy master already answers on {master_socket}")
-    with open(log_file, "ab") as log:
-        offset = log.tell()
-        process = subprocess.Popen(  # pylint: disable=consider-using-with
-            [binary, "-W", "-S", f"{master_socket},mode,600", "-f", config_path, "-p", pid_file],
-            cwd=config_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            with open(log_file, "r", encoding="utf-8", errors="replace") as handle:
-                handle.seek(offset)
-                words = [line for line in handle.read().splitlines() if "[ALERT]" in line]
-            raise DroverError(f"HAProxy exited with code {process.returncode} at start-up:\n" + "\n".join(words[-10:]))
-        table = _show_proc(master)
-        if table is not None and table.workers:
-            return MasterWorker(process.pid, config_path, master_socket, pid_file, log_file, process)
-        time.sleep(poll)
-    stop_master_worker(process.pid)
-    raise DroverError(f"HAProxy did not list a worker on {master_socket} within {timeout:g} s")
-
-
-def _children(pid: int) -> list:
-    """Pids whose parent is `pid` (an HAProxy master's workers)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "r", encoding="ascii", errors="replace") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 1 and fields[1] == str(pid):
-            found.append(int(entry))
-    return found
-
-
-def stop_master_worker(pid: int, timeout: float = 10.0, poll: float = 0.05) -> bool:
-    """Stop an HAProxy master and its workers by pid: SIGTERM, then SIGKILL after `timeout`. True when all are gone."""
-    workers = _children(pid)
-    for target in [pid] + workers:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.kill(target, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and not _process_gone(target):
-                time.sleep(poll)
-            if _process_gone(target):
-                break
-    return all(_process_gone(target) for target in [pid] + workers)

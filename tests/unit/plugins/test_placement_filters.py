@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -14,8 +13,6 @@ from ansible_collections.drover.fleet.plugins.filter.fleet_instances import flee
 from ansible_collections.drover.fleet.plugins.filter.placement_plan import placement_plan
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import Instance
-from ansible_collections.drover.fleet.plugins.modules.haproxy_process import haproxy_pid
-from ansible_collections.drover.fleet.tests.support.helpers import free_port, wait_for
 
 BLUEPRINT = os.path.join(os.path.dirname(__file__), "..", "..", "integration", "blueprints", "canary.yml")
 LABELS = {"drover.blueprint": "canary", "drover.cluster": "demo", "drover.service": "demo:1.0", "drover.version": "1.0",
@@ -107,23 +104,3 @@ def test_instances_from_data_and_render_options():
     assert (options.retries, options.default_slots, options.dynamic_cookie_key, options.stats_bind) == (5, 4, None, None)
     with pytest.raises(DroverError, match="unknown setting"):
         render_options(dict(args, render_options={"bind_address": "x"}))
-
-
-@pytest.mark.haproxy
-def test_haproxy_pid_finds_a_live_haproxy_and_ignores_stale_or_foreign_pid_files(tmp_path):
-    pid_file = tmp_path / "haproxy.pid"
-    assert haproxy_pid(str(pid_file)) is None
-    pid_file.write_text("not a pid\n")
-    assert haproxy_pid(str(pid_file)) is None
-    pid_file.write_text(f"{os.getpid()}\n")  # alive, but not haproxy
-    assert haproxy_pid(str(pid_file)) is None
-    config = tmp_path / "haproxy.cfg"
-    config.write_text(f"defaults\n    mode http\n    timeout client 1s\nfrontend f\n    bind 127.0.0.1:{free_port()}\n")
-    process = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        pid_file.write_text(f"{process.pid}\n")
-        assert wait_for(lambda: haproxy_pid(str(pid_file)) == process.pid, timeout=10, message="haproxy running")
-    finally:
-        process.kill()
-        process.wait()
-    assert haproxy_pid(str(pid_file)) is None
