@@ -111,9 +111,10 @@ def _load_files(ctx: ReadContext, artifacts: ArtifactSet, files: list[str]) -> A
     for path in files:
         ctx.file = path
         try:
-            with open(path, "r", encoding="utf-8") as handle:
+            # bytes: the loader decodes them and names the line and column of a byte that is not UTF-8
+            with open(path, "rb") as handle:
                 text = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             ctx.error(Origin(path), f"cannot read the file: {exc}", "FileError")
             continue
         _load_into(ctx, artifacts, text)

@@ -17,6 +17,7 @@ A repeated key keeps the last value, as in VAMP and PyYAML.
 from __future__ import annotations
 
 import gc
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -282,15 +283,41 @@ def paused_gc():
             gc.enable()
 
 
-def load_yaml_documents(text: str, file: str | None = None) -> list[YamlDocument]:
-    """Every document of a YAML stream, with positions. Empty documents are kept with value None.
+def load_yaml_documents(text: str | bytes, file: str | None = None) -> list[YamlDocument]:
+    """Every document of a YAML stream (text, or the bytes of a file, which must be UTF-8), with positions. Empty
+    documents are kept with value None.
 
     Raises YamlSyntaxError (a DslError, code `YamlSyntaxError`) with the file, line and column of the first syntax
-    error; its `documents` are the ones read before it."""
+    error; its `documents` are the ones read before it. Bytes that are not UTF-8 raise a DslError (code
+    `FileEncodingError`) at the line and column of the first such byte."""
     if not HAS_YAML:
         raise DslError([DslIssue(Origin(file), "PyYAML is required to read YAML; install it with `pip install PyYAML`", "MissingLibrary")])
+    if isinstance(text, bytes):
+        text = _decoded(text, file)
     with paused_gc():
         return _load(text, file)
+
+
+# what YAML 1.1 allows in a stream (PyYAML's Reader.NON_PRINTABLE is its complement)
+_NOT_ALLOWED_IN_YAML = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+
+def _line_and_column(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of `text[index]`."""
+    return text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)
+
+
+def _decoded(data: bytes, file: str | None) -> str:
+    """The UTF-8 text of a file; a byte that is not UTF-8 (Latin-1 text, a binary file) is an error at its position."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[:exc.start].decode("utf-8")
+        line, column = _line_and_column(before, len(before))
+        binary = b"\0" in data[:65536]
+        message = "the file is binary, not YAML text" if binary else "the file is not UTF-8 text"
+        raise DslError([DslIssue(Origin(file, line, column), message, "FileEncodingError", f"byte 0x{data[exc.start]:02x}",
+                                 "a YAML file in UTF-8 (Latin-1 and other encodings are not read)")]) from None
 
 
 def _load(text: str, file: str | None) -> list[YamlDocument]:
@@ -317,6 +344,15 @@ def _load(text: str, file: str | None) -> list[YamlDocument]:
         if mark and mark.index is not None and mark.index < len(text) and text[mark.index] == "\t":
             problem += " (a tab: YAML indents with spaces only)"
         raise YamlSyntaxError([DslIssue(Origin(file, line, column), f"YAML syntax error: {problem}", "YamlSyntaxError")], documents) from None
+    except yaml.reader.ReaderError:
+        # a character YAML does not allow (NUL, another control character): libyaml gives a byte offset, find it here
+        found = _NOT_ALLOWED_IN_YAML.search(text)
+        index = found.start() if found else 0
+        line, column = _line_and_column(text, index)
+        character = text[index] if found else ""
+        raise YamlSyntaxError([DslIssue(Origin(file, line, column), "YAML syntax error: a control character YAML does not allow",
+                                        "YamlSyntaxError", f"{character!r} (U+{ord(character) if character else 0:04X})",
+                                        "text with tabs, line breaks and printable characters only")], documents) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError([DslIssue(Origin(file), f"YAML error: {exc}", "YamlSyntaxError")], documents) from None
     finally:

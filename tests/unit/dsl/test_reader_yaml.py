@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DslError
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import load_paths
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.yaml_loader import YamlList, YamlMap, java_text, load_yaml_documents, mark_of
 
 
@@ -110,3 +111,28 @@ def test_a_tab_in_the_indentation_is_named():
     with pytest.raises(DslError, match="a tab: YAML indents with spaces only") as caught:
         load_yaml_documents("name: g\nroutes:\n\t'[h:1]': {}\n", "tab.yml")
     assert (caught.value.issues[0].origin.line, caught.value.issues[0].origin.column) == (3, 1)
+
+
+@pytest.mark.parametrize("data, line, column, code, found", [
+    ("name: g\x00\nport: 80\n", 1, 8, "YamlSyntaxError", "'\\x00' (U+0000)"),     # NUL in UTF-8 text
+    ("a: é\nb: 'x\x1b'\n", 2, 6, "YamlSyntaxError", "'\\x1b' (U+001B)"),           # libyaml counts bytes: é is one column
+    (b"name: caf\xe9\nport: 80\n", 1, 10, "FileEncodingError", "byte 0xe9"),      # Latin-1
+    (b"a: \xc3\xa9\nb: \xe9\n", 2, 4, "FileEncodingError", "byte 0xe9"),          # UTF-8 first, then Latin-1
+    (b"\x7fELF\x02\x01\x01\x00\x00\x00\n\x00\xd0\x03", 2, 2, "FileEncodingError", "byte 0xd0"),  # binary
+])
+def test_characters_and_bytes_yaml_cannot_read_are_named_at_their_line_and_column(data, line, column, code, found):
+    with pytest.raises(DslError) as caught:
+        load_yaml_documents(data, "odd.yml")
+    [issue] = caught.value.issues
+    assert (issue.code, issue.origin.file, issue.origin.line, issue.origin.column, issue.found) == (code, "odd.yml", line, column, found)
+    assert "\n" not in str(issue)
+    if isinstance(data, bytes) and b"\0" in data:
+        assert issue.message == "the file is binary, not YAML text"
+
+
+def test_a_file_that_is_not_utf8_is_reported_by_the_reader_at_its_position(tmp_path):
+    (tmp_path / "latin.yml").write_bytes(b"name: g\nport: 9019/http\nroutes: ['[caf\xe9:1]']\n")
+    with pytest.raises(DslError) as caught:
+        load_paths([str(tmp_path)])
+    [issue] = caught.value.issues
+    assert (issue.code, issue.origin.line, issue.origin.column) == ("FileEncodingError", 3, 15)
