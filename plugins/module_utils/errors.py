@@ -128,9 +128,61 @@ def printable(text: str) -> str:
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
+FOUND_TEXT_LIMIT = 80
+
+
 def _show(value) -> str | None:
     """A short, printable form of a found value: repr keeps quotes, newlines and control characters visible."""
     if value is None:
         return None
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    text = repr(value) if isinstance(value, str) else bounded_text(value, FOUND_TEXT_LIMIT)
+    return text if len(text) <= FOUND_TEXT_LIMIT else text[:FOUND_TEXT_LIMIT - 3] + "..."
+
+
+def bounded_text(value, limit: int) -> str:
+    """`str(value)` as far as its first `limit` + 1 characters: lists, tuples and mappings are walked only that far.
+    A YAML alias repeated at every level (a "billion laughs") is a few objects in memory but billions of characters
+    as text; building all of it before cutting it took seconds to minutes."""
+    pieces: list[str] = []
+    size = 0
+    stack = [iter((_Value(value, top=True),))]
+    while stack and size <= limit:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+        elif isinstance(item, str):
+            pieces.append(item)
+            size += len(item)
+        elif isinstance(item.value, (list, tuple, dict)):
+            stack.append(_container_pieces(item.value))
+        else:
+            text = str(item.value) if item.top else repr(item.value)
+            pieces.append(text)
+            size += len(text)
+    return "".join(pieces)[:limit + 1]
+
+
+class _Value:
+    """A value still to be written (as `str` at the top, `repr` inside a container, as Python writes them)."""
+
+    __slots__ = ("value", "top")
+
+    def __init__(self, value, top: bool = False):
+        self.value = value
+        self.top = top
+
+
+def _container_pieces(value):
+    """The text of a list, tuple or mapping as separators (str) and the values between them (_Value), lazily."""
+    opening, closing = ("{", "}") if isinstance(value, dict) else ("(", ")") if isinstance(value, tuple) else ("[", "]")
+    yield opening
+    for index, item in enumerate(value.items() if isinstance(value, dict) else value):
+        if index:
+            yield ", "
+        if isinstance(value, dict):
+            yield _Value(item[0])
+            yield ": "
+            yield _Value(item[1])
+        else:
+            yield _Value(item)
+    yield ",)" if isinstance(value, tuple) and len(value) == 1 else closing
