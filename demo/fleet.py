@@ -3,109 +3,119 @@ deployed with Ansible, real traffic through the load balancer, then a 50/50 weig
 applied at runtime.
 
 Every step runs what a user runs: `drover lab up`, `ansible-playbook playbooks/deploy.yml`, `playbooks/gateway.yml`.
-The lab stays up at the end so that you can look around; `make lab-down` removes it.
+The lab stays up at the end so that you can look around; `make lab-down` removes it. The screen shows one line per
+step with its time, and the traffic tables; the commands' full output goes to demo.log in the lab's state directory.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
+import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import load_paths
-from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import explain
+from ansible_collections.drover.fleet.plugins.module_utils.routing.explain import explain
 
-from drover_cli.lab.fleet import lab_up
+from drover_cli.lab.fleet import default_state_dir, lab_up
+from drover_cli.lab.host import run_in_host
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from traffic import USER_AGENTS, DemoError, expected_split, observed_split, print_split, sticky_client, wait_for  # noqa: E402
+from steps import DemoError, Steps, display_path  # noqa: E402
+from traffic import USER_AGENTS, observed_split, sticky_client, sticky_summary, traffic_steps, wait_for  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 BLUEPRINT = REPO / "examples" / "lab" / "demo-canary.yml"
 BIN = Path(sys.executable).parent
 REQUESTS = 1000
+RECAP = re.compile(r"^(\S+)\s*: ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=\d+", re.MULTILINE)
 
 
-def step(text: str) -> None:
-    print(f"\n==> {text}", flush=True)
+def ansible_playbook(steps: Steps, playbook: str, *extra: str) -> str:
+    """Runs a playbook from the checkout as a user would, its output in the log; says what changed, from its recap."""
+    output = steps.run([str(BIN / "ansible-playbook"), str(REPO / "playbooks" / playbook), *extra], cwd=REPO)
+    changed = {host: int(count) for host, count in RECAP.findall(output)}
+    total = sum(changed.values())
+    return f"{total} change{'' if total == 1 else 's'} on {sum(1 for n in changed.values() if n)} of {len(changed)} hosts"
 
 
-def ansible_playbook(playbook: str, *extra: str) -> None:
-    """Run a playbook from the checkout as a user would, its output shown as it comes."""
-    command = [str(BIN / "ansible-playbook"), str(REPO / "playbooks" / playbook), *extra]
-    print("$ " + " ".join(command[0:1] + [os.path.relpath(c, REPO) if c.startswith(str(REPO)) else c for c in command[1:]]), flush=True)
-    if subprocess.run(command, cwd=REPO, check=False).returncode != 0:
-        raise DemoError(f"{playbook} failed; see the output above")
-
-
-def reload_count(inventory: Path) -> int:
+def reload_count(steps: Steps, inventory: Path) -> int:
     """How many reloads the load balancer's HAProxy master has done, read with drover.fleet.haproxy_info."""
-    out = subprocess.run([str(BIN / "ansible"), "loadbalancers", "-i", str(inventory), "-m", "drover.fleet.haproxy_info",
-                          "-a", "gather=processes", "-o"], cwd=REPO, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise DemoError(f"haproxy_info failed:\n{out.stdout}{out.stderr}")
-    result = json.loads(out.stdout.split("=>", 1)[1])
-    return int(result["processes"]["master"]["reloads"])
+    output = steps.run([str(BIN / "ansible"), "loadbalancers", "-i", str(inventory), "-m", "drover.fleet.haproxy_info",
+                        "-a", "gather=processes", "-o"], cwd=REPO)
+    result = next((line.split("=>", 1)[1] for line in output.splitlines() if " | SUCCESS => " in line), None)
+    if result is None:
+        raise DemoError("drover.fleet.haproxy_info gave no result")
+    return int(json.loads(result)["processes"]["master"]["reloads"])
 
 
-def version_of(route: str) -> str:
-    return route.rsplit(":", 1)[-1]
+def running_instances(lab) -> list[str]:
+    """`demo:1.0 on app1, app2`: the drover containers running on the app hosts, by service, read from podman."""
+    hosts: dict[str, list[str]] = {}
+    for host in lab.group("apps"):
+        listing = json.loads(run_in_host(host, ["podman", "ps", "--format", "json"], timeout=30).stdout or "[]")
+        for container in listing:
+            service = (container.get("Labels") or {}).get("drover.service")
+            if service:
+                hosts.setdefault(service, []).append(host.name)
+    return [f"{service} on {', '.join(names)}" for service, names in sorted(hosts.items())]
 
 
 def main() -> int:
     started = time.monotonic()
-    step("Bringing up the lab: 1 load balancer and 4 app hosts (network namespaces with sshd and podman)")
-    lab = lab_up(5)
-    for host in lab.hosts:
-        print(f"  {host.name:<6} {host.address:<15} {host.group:<14} {host.zone}")
-    lb = lab.group("loadbalancers")[0]
+    steps = Steps(default_state_dir() / "demo.log")
+    steps.print("drover demo: a canary release on a lab fleet, deployed with Ansible, routed by HAProxy")
+    steps.print(f"The commands' full output (Ansible's included) goes to {display_path(steps.log_path)}\n")
 
-    step(f"Deploying {BLUEPRINT.relative_to(REPO)} with Ansible")
-    ansible_playbook("deploy.yml", "-e", f"drover_blueprint={BLUEPRINT}")
-    artifacts = load_paths([str(BLUEPRINT)])
-    gateway = explain(artifacts)[0]
-    port = gateway["port"]
-    print("drover explain says:")
-    for statement in gateway["statements"]:
-        print(f"  - {statement}")
+    with steps.step("lab up") as step:
+        lab = lab_up(5)
+        lb, apps = lab.group("loadbalancers")[0], lab.group("apps")
+        step.summary = f"{len(lab.hosts)} hosts ({lb.name}, {apps[0].name}..{apps[-1].name}): network namespaces with sshd and podman"
+        step.details = [f"{host.name:<6}{host.address:<15}{host.group:<15}{host.zone}" for host in lab.hosts]
 
-    step(f"Sending real traffic to the gateway at {lb.address}:{port}")
-    wait_for(lambda: observed_split(lb.address, port, USER_AGENTS["Firefox"], 20), 60, "the gateway to answer")
-    for name, agent in USER_AGENTS.items():
-        matched = {"user-agent == Chrome"} if name == "Chrome" else set()
-        print_split(f"{name} users, each request a new client", observed_split(lb.address, port, agent, REQUESTS),
-                    expected_split(gateway, matched, version_of))
-    first, kept = sticky_client(lb.address, port, USER_AGENTS["Firefox"], 30)
-    print(f"\nsticky route: a client first served by {first} sent its cookie back 30 times and got {dict(kept)}")
+    with steps.step(f"deploy {BLUEPRINT.relative_to(REPO)} with playbooks/deploy.yml") as step:
+        step.summary = ansible_playbook(steps, "deploy.yml", "-e", f"drover_blueprint={BLUEPRINT}")
+        step.details = running_instances(lab)
 
-    step("Shifting the weights to 50/50 and Chrome's condition strength to 80% at runtime with playbooks/gateway.yml")
-    before = reload_count(lab.inventory)
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="demo-50-50-", delete=False) as shifted:
-        shifted.write(BLUEPRINT.read_text().replace("weight: 90%", "weight: 50%").replace("weight: 10%", "weight: 50%")
-                      .replace("condition_strength: 50%", "condition_strength: 80%"))
-    try:
-        ansible_playbook("gateway.yml", "-e", f"drover_blueprint={shifted.name}")
-        shifted_gateway = explain(load_paths([shifted.name]))[0]
-    finally:
-        os.unlink(shifted.name)
-    after = reload_count(lab.inventory)
-    print(f"HAProxy reloads before the shift: {before}, after: {after} ({'no reload' if after == before else 'RELOADED'})")
-    if after != before:
-        raise DemoError("a change of weights and strengths must not reload HAProxy")
-    for name, agent in USER_AGENTS.items():
-        matched = {"user-agent == Chrome"} if name == "Chrome" else set()
-        print_split(f"{name} users after the shift", observed_split(lb.address, port, agent, REQUESTS),
-                    expected_split(shifted_gateway, matched, version_of))
+    with steps.step("drover explain: what the blueprint promises") as step:
+        gateway = explain(load_paths([str(BLUEPRINT)]))[0]
+        port = gateway["port"]
+        step.details = [f"- {statement}" for statement in gateway["statements"]]
 
-    step(f"Done in {time.monotonic() - started:.0f} s. Look around:")
-    print(f"  .venv/bin/drover status --host {lb.name} -i {os.path.relpath(lab.inventory, REPO)}   # gateways, routes, servers")
-    print("  .venv/bin/drover lab status                      # the lab hosts and their containers")
-    print(f"  curl -s http://{lb.address}:{port}/              # one request through the gateway")
-    print("  make lab-down                                    # remove the lab (hosts, containers, bridge, rules)")
+    with steps.step(f"the gateway answers at {lb.address}:{port}"):
+        wait_for(lambda: observed_split(lb.address, port, USER_AGENTS["Firefox"], 20), 60, "the gateway to answer")
+    traffic_steps(steps, "each request a new client", lb.address, port, gateway, REQUESTS)
+    with steps.step("sticky route") as step:
+        step.summary = sticky_summary(*sticky_client(lb.address, port, USER_AGENTS["Firefox"], 30))
+
+    with steps.step("shift the weights to 50/50 and Chrome's strength to 80% with playbooks/gateway.yml") as step:
+        before = reload_count(steps, lab.inventory)
+        with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="demo-50-50-") as shifted:
+            shifted.write(BLUEPRINT.read_text().replace("weight: 90%", "weight: 50%").replace("weight: 10%", "weight: 50%")
+                          .replace("condition_strength: 50%", "condition_strength: 80%"))
+            shifted.flush()
+            changes = ansible_playbook(steps, "gateway.yml", "-e", f"drover_blueprint={shifted.name}")
+            shifted_gateway = explain(load_paths([shifted.name]))[0]
+        after = reload_count(steps, lab.inventory)
+        if after != before:
+            raise DemoError(f"HAProxy reloaded ({before} reloads before, {after} after): a change of weights and strengths must not reload it")
+        step.summary = f"{changes}, applied at runtime: HAProxy did not reload ({after} reloads)"
+    traffic_steps(steps, "after the shift", lb.address, port, shifted_gateway, REQUESTS)
+
+    steps.close()
+    hints = [
+        (f".venv/bin/drover status --host {lb.name} -i {display_path(lab.inventory)}", "gateways, routes, servers"),
+        (".venv/bin/drover lab status", "the lab hosts and their containers"),
+        (f"curl -s http://{lb.address}:{port}/", "one request through the gateway"),
+        ("make lab-down", "remove the lab (hosts, containers, bridge, rules)"),
+    ]
+    width = max(len(command) for command, _what in hints)
+    steps.print(f"\nDone in {time.monotonic() - started:.0f} s. The lab stays up; look around:")
+    for command, what in hints:
+        steps.print(f"  {command:<{width}}   # {what}")
+    steps.print(f"The commands' full output: {display_path(steps.log_path)}")
     return 0
 
 

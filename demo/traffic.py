@@ -9,17 +9,12 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+from steps import DemoError, Steps
+
 USER_AGENTS = {
     "Firefox": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
     "Chrome": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
 }
-
-
-class DemoError(SystemExit):
-    """Ends a demo with a message and a non-zero exit."""
-
-    def __init__(self, message: str):
-        super().__init__(f"demo: {message}")
 
 
 def fetch(host: str, port: int, user_agent: str, cookie: str | None = None) -> tuple[str, str | None]:
@@ -49,9 +44,14 @@ def sticky_client(host: str, port: int, user_agent: str, requests: int) -> tuple
     return first, Counter(fetch(host, port, user_agent, cookie.split(";")[0])[0] for _n in range(requests))
 
 
-def expected_split(gateway: dict, matched_conditions: set[str], version_of) -> dict[str, float]:
+def version_of(route: str) -> str:
+    """The version a route leads to: `shop/web > demo:1.1` -> `1.1`."""
+    return route.rsplit(":", 1)[-1]
+
+
+def expected_split(gateway: dict, matched_conditions: set[str]) -> dict[str, float]:
     """What `routing.explain` promises for a request matching `matched_conditions`: condition rules first, with their
-    probability, then the weights. `version_of(route)` names the version a route leads to."""
+    probability, then the weights."""
     result: Counter = Counter()
     remaining = 1.0
     for rule in gateway["conditions"]:
@@ -64,12 +64,28 @@ def expected_split(gateway: dict, matched_conditions: set[str], version_of) -> d
     return {version: 100 * share for version, share in result.items()}
 
 
-def print_split(title: str, observed: Counter, expected: dict[str, float]) -> None:
+def traffic_steps(steps: Steps, title: str, address: str, port: int, gateway: dict, requests: int, agents=tuple(USER_AGENTS)) -> None:
+    """One step per user agent: `requests` new clients through the gateway, the split they got next to what `gateway`
+    (an entry of `routing.explain`) promises."""
+    for name in agents:
+        with steps.step(f"{requests} requests from {name} users, {title}") as step:
+            matched = {"user-agent == Chrome"} if name == "Chrome" else set()
+            step.details = split_table(observed_split(address, port, USER_AGENTS[name], requests), expected_split(gateway, matched))
+
+
+def split_table(observed: Counter, expected: dict[str, float]) -> list[str]:
+    """The share of requests each version got next to the share the blueprint promises, as table lines."""
     total = sum(observed.values())
-    print(f"\n{title} ({total} requests)")
-    print(f"  {'version':<10}{'observed':>10}{'configured':>12}")
+    lines = [f"{'version':<10}{'observed':>10}{'configured':>12}"]
     for version in sorted(set(observed) | set(expected)):
-        print(f"  {version:<10}{100 * observed[version] / total:>9.1f}%{expected.get(version, 0):>11.1f}%")
+        lines.append(f"{version:<10}{100 * observed[version] / total:>9.1f}%{expected.get(version, 0):>11.1f}%")
+    return lines
+
+
+def sticky_summary(first: str, kept: Counter) -> str:
+    """What a returning client got: `a client first served by 1.0 sent its cookie back 30 times and got 1.0 30 times`."""
+    got = ", ".join(f"{version} {count} times" for version, count in sorted(kept.items()))
+    return f"a client first served by {first} sent its cookie back {sum(kept.values())} times and got {got}"
 
 
 def wait_for(predicate, timeout: float, what: str, poll: float = 0.1):
