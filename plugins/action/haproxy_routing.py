@@ -10,35 +10,28 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_scan import SECRET_DIRECTIVE
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.config_args import passed_on_spec
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions, render
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render_inputs import RENDER_OPTION_NAMES, instances_from_data, render_options_from_data
 from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import DEFAULT_SLOTS
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.sources import load_source
 
 MASK = "********"
-# options this action takes itself; everything else in the spec goes to haproxy_config unchanged
-_RENDER_ONLY = ("artifacts", "instances", "server_state_file", "bind_address", "default_slots", "dynamic_cookie_key", "stats_bind", "render_options")
 _EXPLICIT_RENDER_OPTIONS = {"admin_socket", "server_state_file", "bind_address", "default_slots", "dynamic_cookie_key", "stats_bind"}
 
-ARGUMENT_SPEC = {
+# the options this action takes itself, to render
+RENDER_SPEC = {
     "artifacts": {"type": "raw", "required": True},
     "instances": {"type": "dict", "default": {}},
-    "path": {"type": "path", "default": "/etc/haproxy/haproxy.cfg"},
     "server_state_file": {"type": "path", "default": "/var/lib/haproxy/server-state"},
     "bind_address": {"type": "str", "default": "0.0.0.0"},
     "default_slots": {"type": "int", "default": DEFAULT_SLOTS},
     "dynamic_cookie_key": {"type": "str", "no_log": True},
     "stats_bind": {"type": "str"},
     "render_options": {"type": "dict", "default": {}},
-    "backup": {"type": "bool", "default": False},
-    "reload": {"type": "bool", "default": True},
-    "service_manager": {"type": "str", "default": "auto", "choices": ["auto", "master_cli", "systemd", "none"]},
-    "systemd_unit": {"type": "str", "default": "haproxy"},
-    "reload_timeout": {"type": "float", "default": 30.0},
-    "admin_socket": {"type": "str", "default": "/run/haproxy/admin.sock", "aliases": ["socket"]},
-    "master_socket": {"type": "str", "default": "/run/haproxy-master.sock"},
-    "timeout": {"type": "float", "default": 5.0},
 }
+# ... and the options of haproxy_config it passes on unchanged, from haproxy_config's own spec
+ARGUMENT_SPEC = dict(passed_on_spec().argument_spec, **RENDER_SPEC)
 
 
 def mask_secrets(value, secrets: list):
@@ -70,7 +63,7 @@ class ActionModule(ActionBase):
     """Render with the engine on the controller, then run drover.fleet.haproxy_config on the target."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+    _VALID_ARGS = frozenset(ARGUMENT_SPEC).union(*(spec.get("aliases", ()) for spec in ARGUMENT_SPEC.values()))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -81,7 +74,8 @@ class ActionModule(ActionBase):
             rendered = render(load_source(args["artifacts"], search=[self._loader.get_basedir()]), render_options(args), instances_from_data(args["instances"]))
         except DroverError as exc:
             raise AnsibleActionFail(mask_secrets(str(exc), secrets)) from None
-        module_args = {key: value for key, value in args.items() if key not in _RENDER_ONLY}
+        # by their own names: the validated arguments repeat an alias's value under the alias
+        module_args = {key: value for key, value in args.items() if key in ARGUMENT_SPEC and key not in RENDER_SPEC}
         # the module masks the secrets in its own output too, which the connection plugin prints raw at -vvv
         module_args.update(content=rendered.config, maps=rendered.maps, secrets=secrets)
         module_result = self._execute_module(module_name="drover.fleet.haproxy_config", module_args=module_args, task_vars=task_vars)

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: drover.fleet contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Options for HAProxy's runtime sockets, shared by the haproxy_* modules (specs in module_utils/haproxy/module_args.py)."""
+"""Options for HAProxy's runtime sockets, shared by the haproxy_* modules (specs in module_utils/haproxy/module_args.py,
+defaults in module_utils/haproxy/sockets.py)."""
 
 from __future__ import annotations
 

@@ -38,6 +38,7 @@ author:
 extends_documentation_fragment:
   - drover.fleet.attributes
   - drover.fleet.attributes.actiongroup_haproxy
+  - drover.fleet.haproxy_reload
   - drover.fleet.haproxy_socket
   - drover.fleet.haproxy_socket.master
 attributes:
@@ -51,12 +52,6 @@ attributes:
   idempotent:
     support: full
 options:
-  path:
-    description:
-      - The haproxy.cfg to manage.
-      - Relative map names in O(maps) are resolved against its directory.
-    type: path
-    default: /etc/haproxy/haproxy.cfg
   content:
     description:
       - The complete desired content of haproxy.cfg.
@@ -83,33 +78,6 @@ options:
         an ACL.
     type: dict
     default: {}
-  backup:
-    description:
-      - Keep a timestamped copy of the previous haproxy.cfg next to it before overwriting it.
-    type: bool
-    default: false
-  reload:
-    description:
-      - Reload HAProxy when haproxy.cfg changed.
-      - When V(false), files are written and maps are still updated at runtime; the new haproxy.cfg stays pending
-        and the next run with O(reload=true) reloads it.
-    type: bool
-    default: true
-  service_manager:
-    description:
-      - How to reload HAProxy.
-      - V(auto) uses systemd when the O(systemd_unit) is active under systemd, else the master CLI when O(master_socket)
-        answers. When neither answers, HAProxy is not running; files are written and nothing is reloaded.
-      - V(master_cli) sends C(reload) to O(master_socket). V(systemd) runs C(systemctl reload).
-      - V(none) never reloads.
-    type: str
-    choices: [auto, master_cli, systemd, none]
-    default: auto
-  systemd_unit:
-    description:
-      - The systemd unit to reload with O(service_manager=systemd).
-    type: str
-    default: haproxy
   validate_binary:
     description:
       - The HAProxy binary that validates the candidate with C(haproxy -c -f <candidate>).
@@ -151,11 +119,6 @@ options:
       - Upper bound, in seconds, of the debounce wait after this run's own write.
     type: float
     default: 2.0
-  reload_timeout:
-    description:
-      - Seconds to wait for the new worker to come up before the reload counts as failed.
-    type: float
-    default: 30.0
   lock_timeout:
     description:
       - Seconds to wait for another run to release the lock before failing.
@@ -293,43 +256,12 @@ haproxy_message:
 
 from dataclasses import dataclass
 
+from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_scan import secret_values
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import (
-    SERVICE_MANAGERS,
-    ConfigInvalidError,
-    ReloadFailedError,
-    ReloadOptions,
-    apply_config,
-)
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.module_args import ArgumentSpec, admin_socket_spec, master_socket_spec
-
-
-def argument_spec() -> ArgumentSpec:
-    spec = ArgumentSpec(
-        {
-            "path": {"type": "path", "default": "/etc/haproxy/haproxy.cfg"},
-            "content": {"type": "str", "required": True},
-            # no_log values are masked by AnsibleModule in all it returns, substrings of other values included
-            "secrets": {"type": "list", "elements": "str", "default": [], "no_log": True},
-            "maps": {"type": "dict", "default": {}},
-            "backup": {"type": "bool", "default": False},
-            "reload": {"type": "bool", "default": True},
-            "service_manager": {"type": "str", "default": "auto", "choices": list(SERVICE_MANAGERS)},
-            "systemd_unit": {"type": "str", "default": "haproxy"},
-            "validate_binary": {"type": "str", "default": "haproxy"},
-            "preflight": {"type": "bool", "default": True},
-            "state_dir": {"type": "path"},
-            "server_state_file": {"type": "path"},
-            "master_log": {"type": "path"},
-            "debounce": {"type": "float", "default": 0.2},
-            "debounce_max": {"type": "float", "default": 2.0},
-            "reload_timeout": {"type": "float", "default": 30.0},
-            "lock_timeout": {"type": "float", "default": 120.0},
-            "health_timeout": {"type": "float", "default": 60.0},
-        }
-    )
-    return spec.merge(admin_socket_spec()).merge(master_socket_spec())
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.config_args import config_argument_spec
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import ConfigInvalidError, ReloadFailedError, ReloadOptions, apply_config
 
 
 @dataclass
@@ -418,7 +350,7 @@ class ConfigManager:
 
 
 def main() -> None:
-    module = argument_spec().create_ansible_module(supports_check_mode=True)
+    module = AnsibleModule(**config_argument_spec().ansible_module_kwargs(supports_check_mode=True))
     ConfigManager(module, ConfigParams.from_module(module)).run()
 
 

@@ -179,6 +179,8 @@ maps:
       entries: [["sava_1.0", "90"], ["sava_1.1", "10"]]
 """
 
+from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import MasterClient, RuntimeClient
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.module_args import ArgumentSpec, admin_socket_spec, master_socket_spec
@@ -267,7 +269,7 @@ class InfoManager:
 
 
 def main() -> None:
-    module = argument_spec().create_ansible_module(supports_check_mode=True)
+    module = AnsibleModule(**argument_spec().ansible_module_kwargs(supports_check_mode=True))
     InfoManager(module).run()
 
 

@@ -109,6 +109,8 @@ log_file:
 import os
 from dataclasses import dataclass
 
+from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.process import haproxy_pid, start_master_worker, stop_master_worker
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import MasterClient
@@ -181,7 +183,7 @@ class ProcessManager:
 
 
 def main() -> None:
-    module = argument_spec().create_ansible_module(supports_check_mode=True)
+    module = AnsibleModule(**argument_spec().ansible_module_kwargs(supports_check_mode=True))
     ProcessManager(module, ProcessParams.from_module(module)).run()
 
 

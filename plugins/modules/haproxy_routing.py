@@ -23,6 +23,7 @@ author:
   - drover.fleet contributors (@drover-fleet)
 extends_documentation_fragment:
   - drover.fleet.attributes
+  - drover.fleet.haproxy_reload
   - drover.fleet.haproxy_socket
   - drover.fleet.haproxy_socket.master
 attributes:
@@ -54,10 +55,6 @@ options:
       - A service without instances keeps all its server slots empty.
     type: dict
     default: {}
-  path:
-    description: The haproxy.cfg to manage on the target. The maps go to C(maps/) next to it.
-    type: path
-    default: /etc/haproxy/haproxy.cfg
   server_state_file:
     description: The C(server-state-file) written into the configuration.
     type: path
@@ -86,27 +83,6 @@ options:
         C(retry_on), C(maxconn), C(hard_stop_after), C(log_target), C(check_rise), C(virtual_hosts_bind), C(template_path).
     type: dict
     default: {}
-  backup:
-    description: Keep a timestamped copy of the previous haproxy.cfg.
-    type: bool
-    default: false
-  reload:
-    description: Reload HAProxy when haproxy.cfg changed (see M(drover.fleet.haproxy_config)).
-    type: bool
-    default: true
-  service_manager:
-    description: How HAProxy is reloaded (see M(drover.fleet.haproxy_config)).
-    type: str
-    choices: [auto, master_cli, systemd, none]
-    default: auto
-  systemd_unit:
-    description: The systemd unit for O(service_manager=systemd).
-    type: str
-    default: haproxy
-  reload_timeout:
-    description: Seconds to wait for the new worker after a reload.
-    type: float
-    default: 30.0
 seealso:
   - module: drover.fleet.haproxy_config
   - plugin: drover.fleet.placement_plan

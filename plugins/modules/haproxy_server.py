@@ -185,6 +185,8 @@ drain:
 
 from dataclasses import dataclass
 
+from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import SERVER_STATES, RuntimeClient, ServerState
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.module_args import ArgumentSpec, admin_socket_spec
@@ -347,7 +349,7 @@ class ServerManager:
 
 
 def main() -> None:
-    module = argument_spec().create_ansible_module(supports_check_mode=True)
+    module = AnsibleModule(**argument_spec().ansible_module_kwargs(supports_check_mode=True))
     ServerManager(module, ServerParams.from_module(module)).run()
 
 

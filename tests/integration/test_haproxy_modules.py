@@ -171,6 +171,25 @@ def test_haproxy_config_keeps_secrets_out_of_its_raw_output(env, tmp_path):
     assert f"dynamic-cookie-key {new_key}" in env.config_path.read_text()
 
 
+# -- haproxy_routing (action) ----------------------------------------------------------------------------------------
+
+
+def test_haproxy_routing_takes_the_documented_socket_alias_and_passes_on_the_config_options(env, tmp_path):
+    """The action takes haproxy_config's options from its spec, aliases included, and passes them on by name."""
+    gateway = tmp_path / "edge.yml"
+    gateway.write_text(f"name: edge\nport: {free_port()}/http\nroutes:\n  \"[127.0.0.1:{free_port()}]\":\n    weight: 100%\n")
+    untouched = files_and_runtime(env)
+    task = {"name": "routing", "drover.fleet.haproxy_routing": {
+        "artifacts": str(gateway), "path": str(env.config_path), "socket": env.admin_socket, "master_socket": env.master_socket,
+        "server_state_file": str(tmp_path / "state"), "bind_address": "127.0.0.1", "service_manager": "master_cli"}}
+    result = run_playbook([task], check=True, diff=True)[0]
+    assert not result.get("failed"), result.get("msg")
+    assert result.get("warnings", []) == []    # haproxy_config gets each option once, by its name
+    assert result["changed"] and result["config_changed"] and result["reloaded"] and result["reload_method"] == "master_cli"
+    assert f"stats socket {env.admin_socket} mode 600 level admin" in result["diff"][0]["after"]
+    assert files_and_runtime(env) == untouched
+
+
 # -- haproxy_server --------------------------------------------------------------------------------------------------
 
 

@@ -4,14 +4,15 @@
 """Argument specs shared by the modules, held together with their rules so docs and specs cannot drift.
 
 Modelled on community.crypto's ArgumentSpec: a spec plus its mutually_exclusive / required_if / ... lists, merged
-from small factories (the runtime sockets) and turned into an AnsibleModule in one call.
+from small factories (the runtime sockets here, the reload options in config_args.py), each documented by one doc
+fragment. A module makes its AnsibleModule from `ansible_module_kwargs()`: module_utils never import AnsibleModule,
+so the engine stays free of it. This file is small on purpose: every module imports it, and AnsiballZ ships what it
+imports to the managed host.
 """
 
 from __future__ import annotations
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import DEFAULT_ADMIN_SOCKET, DEFAULT_MASTER_SOCKET
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.sockets import DEFAULT_ADMIN_SOCKET, DEFAULT_MASTER_SOCKET
 
 _RULES = ("mutually_exclusive", "required_together", "required_one_of", "required_if", "required_by")
 
@@ -30,10 +31,6 @@ class ArgumentSpec:
         self.required_if = list(rules.get("required_if") or [])
         self.required_by = dict(rules.get("required_by") or {})
 
-    def update_argspec(self, **options) -> "ArgumentSpec":
-        self.argument_spec.update(options)
-        return self
-
     def merge(self, other: "ArgumentSpec") -> "ArgumentSpec":
         self.argument_spec.update(other.argument_spec)
         self.mutually_exclusive.extend(other.mutually_exclusive)
@@ -44,18 +41,19 @@ class ArgumentSpec:
             self.required_by[key] = list(self.required_by.get(key, [])) + list(names)
         return self
 
-    def create_ansible_module(self, **kwargs) -> AnsibleModule:
+    def ansible_module_kwargs(self, **kwargs) -> dict:
+        """The keyword arguments of AnsibleModule: the spec, its rules, and `kwargs` (supports_check_mode, ...)."""
         for name in ("argument_spec",) + _RULES:
             if name in kwargs:
-                raise ValueError(f"{name} comes from the ArgumentSpec, not from create_ansible_module()")
-        return AnsibleModule(
+                raise ValueError(f"{name} comes from the ArgumentSpec, not from ansible_module_kwargs()")
+        return dict(
+            kwargs,
             argument_spec=self.argument_spec,
             mutually_exclusive=self.mutually_exclusive,
             required_together=self.required_together,
             required_one_of=self.required_one_of,
             required_if=self.required_if,
             required_by=self.required_by,
-            **kwargs,
         )
 
 
