@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.fetches import criterion_fetch_name, is_sample_fetch, is_value_fetch
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.fetches import acl_host_access, host_access, is_sample_fetch, is_value_fetch
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.quoting import HaproxyTextError, find_unsafe_character, split_words
 
 # VAMP forbids whitespace, '/', '[' and ']' in names; we also keep out everything HAProxy or a shell would read as syntax
@@ -38,7 +38,7 @@ _BALANCE = re.compile(
 BALANCE_ALLOWED = ("roundrobin, leastconn, random, random(<n>), first, source, uri [whole|len <n>|depth <n>], url_param <name>, "
                    "hdr(<name>) (algorithms that allow runtime weights; static-rr is refused)")
 
-_REWRITE_PATH = re.compile(r"[^\s\"'\\#]+")
+_UNSAFE_IN_PATH = re.compile(r"[\s\"'\\#]")
 _UNSAFE_IN_CONDITION = re.compile(r"[#\\]")
 # A route backend defines no named ACLs: a rewrite condition's terms are anonymous ACLs and HAProxy 2.6's predefined
 # ones (each accepted by `haproxy -c`).
@@ -47,11 +47,12 @@ PREDEFINED_ACLS = frozenset((
     "LOCALHOST", "METH_CONNECT", "METH_DELETE", "METH_GET", "METH_HEAD", "METH_OPTIONS", "METH_POST", "METH_PUT", "METH_TRACE",
     "RDP_COOKIE", "REQ_CONTENT", "TRUE", "WAIT_END",
 ))
-REWRITE_ALLOWED = ("'<new path> if <haproxy condition>': the path has no whitespace, quotes, '#', backslash or control characters, "
-                   "and is an HAProxy log-format (a literal % is written %%, %[<sample fetch>] inserts a value, e.g. /v2%[path], not env()); "
-                   "the condition is anonymous ACLs such as '{ path_beg /api }', each starting with an HAProxy sample fetch, and "
-                   "predefined ACLs (TRUE, METH_GET, ...), each optionally negated with '!', joined by spaces (and) or 'or' / '||', "
-                   "with balanced quotes and no '#', backslash or control characters")
+# what a rewrite allows, said about the part that failed (the path or the condition)
+_REWRITE_PATH_ALLOWED = "the new path has no whitespace, quotes, '#', backslash or control characters"
+_REWRITE_LOG_FORMAT_ALLOWED = ("the new path is an HAProxy log-format: a literal % is written %%, and %[<sample fetch>] inserts a value, "
+                               "e.g. /v2%[path]")
+_REWRITE_CONDITION_ALLOWED = ("the condition is ACLs such as '{ path_beg /api }' (starting with a sample fetch) and predefined ACLs "
+                              "(TRUE, METH_GET, ...), each may be negated with '!', joined by spaces (and) or 'or'")
 
 _DEPLOYABLE = re.compile(r"[^\s\x00-\x1f\x7f\"'\\]+")
 DEPLOYABLE_ALLOWED = "an image reference with no whitespace, quotes or control characters, e.g. magneticio/sava:1.0.0"
@@ -104,41 +105,76 @@ def balance_problem(text) -> str | None:
 _LOG_FORMAT_PART = re.compile(r"%%|%\[([^\[\]%]+)\]|[^%]")
 
 
-def _log_format_problem(path: str) -> bool:
+def _log_format_problem(path: str) -> str | None:
     parts = list(_LOG_FORMAT_PART.finditer(path))
-    if sum(len(part.group(0)) for part in parts) != len(path):
-        return True
-    # env(): the load balancer's own environment would go to the upstream service in its request path
-    return any(part.group(1) is not None and (not is_value_fetch(part.group(1)) or criterion_fetch_name(part.group(1)) == "env")
-               for part in parts)
+    covered = 0
+    for part in parts:
+        if part.start() != covered:
+            break
+        covered = part.end()
+    if covered != len(path):
+        return _REWRITE_LOG_FORMAT_ALLOWED + f"; the '%' at character {covered + 1} of {path!r} is neither"
+    for part in parts:
+        fetch = part.group(1)
+        if fetch is None:
+            continue
+        if host_access(fetch):
+            return f"%[{fetch}] is refused in the new path: {host_access(fetch)} {_READS_THE_LOAD_BALANCER}"
+        if not is_value_fetch(fetch):
+            return (f"%[...] in the new path starts with an HAProxy sample fetch that gives a value, such as path, query or "
+                    f"req.hdr(<name>); {fetch!r} is not one")
+    return None
 
 
 def rewrite_problem(path: str, condition: str) -> str | None:
-    if not _REWRITE_PATH.fullmatch(path) or has_control_characters(path) or has_control_characters(condition):
-        return REWRITE_ALLOWED
-    if _log_format_problem(path):
-        return REWRITE_ALLOWED
-    if _UNSAFE_IN_CONDITION.search(condition):
-        return REWRITE_ALLOWED
+    """None when `<path> if <condition>` can be written as an `http-request set-path` rule, else what is allowed, said
+    about the part that failed."""
+    if not path:
+        return _REWRITE_PATH_ALLOWED + "; it is empty"
+    problem = _first_unsafe(path, _UNSAFE_IN_PATH)
+    if problem:
+        return _REWRITE_PATH_ALLOWED + problem
+    problem = _log_format_problem(path)
+    if problem:
+        return problem
+    problem = _first_unsafe(condition, _UNSAFE_IN_CONDITION)
+    if problem:
+        return "the condition has no '#', backslash or control characters" + problem
     try:
         words = split_words(condition, allow_comment=False, allow_environment=False)
-    except HaproxyTextError:
-        return REWRITE_ALLOWED
-    return None if _condition_terms_only(words) else REWRITE_ALLOWED
+    except HaproxyTextError as exc:
+        return f"the condition has balanced quotes and no environment variables; {exc.message}"
+    problem = _condition_terms_problem(words)
+    if problem:
+        return _REWRITE_CONDITION_ALLOWED + f"; {problem}"
+    return _condition_reading_problem(words)
 
 
-def _condition_terms_only(words: list[str]) -> bool:
+def _first_unsafe(text: str, unsafe: re.Pattern) -> str | None:
+    """"; <text> has <character> at character <n>" for the first character `unsafe` matches or a control character."""
+    match = unsafe.search(text)
+    control = find_unsafe_character(text)
+    if match is None and control is None:
+        return None
+    index = min(match.start() if match else len(text), len(text) if control is None else control)
+    return f"; {text!r} has {text[index]!r} at character {index + 1}"
+
+
+def _condition_terms_problem(words: list[str]) -> str | None:
     """Terms joined by operators: `{ fetch ... }` blocks, each opened and closed once and not empty, and predefined
-    ACLs, each optionally negated; anything else (a typo, or text that closed a brace early) would fail `haproxy -c`."""
+    ACLs, each optionally negated; anything else (a typo, or text that closed a brace early) would fail `haproxy -c`.
+    None when the words are such terms, else what is wrong with them."""
     expect_term, inside, terms = True, None, 0
     for word in words:
         if inside is not None:
             if word == "}":
-                if not inside or not is_sample_fetch(inside[0]):
-                    return False
+                if not inside:
+                    return "'{ }' is empty"
+                if not is_sample_fetch(inside[0]):
+                    return f"'{{ {inside[0]}' does not start with a sample fetch"
                 inside, expect_term, terms = None, False, terms + 1
             elif word in ("{", "!{"):
-                return False
+                return "a '{' is opened inside another"
             else:
                 inside.append(word)
         elif word in ("or", "||") and not expect_term:
@@ -150,8 +186,33 @@ def _condition_terms_only(words: list[str]) -> bool:
         elif word.removeprefix("!") in PREDEFINED_ACLS:
             expect_term, terms = False, terms + 1
         else:
-            return False
-    return inside is None and not expect_term and terms > 0
+            return f"{word!r} is neither a '{{ ... }}' ACL nor a predefined ACL" if word not in ("or", "||") else f"'{word}' has no term before it"
+    if inside is not None:
+        return "a '{' is not closed"
+    if terms == 0:
+        return "there is no term"
+    return f"it ends with '{words[-1]}'" if expect_term else None
+
+
+_READS_THE_LOAD_BALANCER = ("would reach into the load balancer itself, its files, host facts, secrets or routing variables (refused: map, "
+                            "map_*, jwt_verify, lua.*, set-var, unset-var, hostname, env, last_rule_file, TLS secrets, and -f pattern files; "
+                            "docs/dsl.md says why)")
+
+
+def _condition_reading_problem(words: list[str]) -> str | None:
+    """A rewrite condition's ACLs may not read the load balancer's files or facts either (`{ str(a),map(/etc/hostname)
+    -m found }`, `{ path -f /etc/passwd }`); `words` are already known to be complete terms."""
+    inside = None
+    for word in words:
+        if inside is None:
+            inside = [] if word.removeprefix("!") == "{" else None
+        elif word != "}":
+            inside.append(word)
+        elif acl_host_access(inside):
+            return f"'{{ {' '.join(inside)} }}' is refused in the condition: {acl_host_access(inside)} {_READS_THE_LOAD_BALANCER}"
+        else:
+            inside = None
+    return None
 
 
 def deployable_problem(text) -> str | None:

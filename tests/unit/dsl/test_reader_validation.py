@@ -287,3 +287,21 @@ def test_a_key_holding_a_newline_is_escaped_so_each_error_stays_on_one_line():
     assert len(text.splitlines()) == 1 + len(caught.value.issues)
     assert "in\\nx.yml:4:3: routes[a\\nb]: illegal route path" in text
     assert caught.value.issues[0].origin.path == "routes[a\\nb]"
+
+
+def test_each_rewrite_error_says_what_failed_in_that_rule():
+    rewrites = ["/a b if TRUE", "/a%b if TRUE", "/%[path_beg] if TRUE", "/a if { path_beg /x } #", "/a if p_ext_jpg path_end -i .jpg",
+                "/a if { path_beg /x } or", "/a if { path_beg 'x }"]
+    text = "name: g\nport: 9019/http\nroutes:\n  '[h:1]':\n    rewrites:\n" + "".join(f"      - path: \"{rewrite}\"\n" for rewrite in rewrites)
+    with pytest.raises(DslError) as caught:
+        load_text(text, "in.yml")
+    allowed = [issue.allowed for issue in caught.value.issues]
+    assert [issue.code for issue in caught.value.issues] == ["IllegalRewrite"] * len(rewrites)
+    assert all(len(text) < 260 for text in allowed), allowed
+    assert "'/a b' has ' ' at character 3" in allowed[0]
+    assert "the '%' at character 3 of '/a%b' is neither" in allowed[1]
+    assert "'path_beg' is not one" in allowed[2]
+    assert "has '#' at character 17" in allowed[3]
+    assert "'p_ext_jpg' is neither a '{ ... }' ACL nor a predefined ACL" in allowed[4]
+    assert "it ends with 'or'" in allowed[5]
+    assert "unterminated single quote" in allowed[6]
