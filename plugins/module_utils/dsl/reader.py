@@ -175,7 +175,7 @@ def detect_kind(ctx: ReadContext, mapping: dict, origin: Origin) -> str | None:
 
 def _read_document(ctx: ReadContext, kind: str, mapping: dict, origin: Origin):
     if kind in _NAMED_KINDS and mapping.get("name") is None:
-        ctx.error(origin.child("name"), f"a {kind} document needs a name", "MissingPathValueError", None, f"name: <{kind} name>")
+        ctx.missing(mapping, "name", origin, f"a {kind} document needs a name", f"name: <{kind} name>")
     if kind == "breed":
         return read_breed(ctx, mapping, origin)
     if kind == "blueprint":

@@ -32,7 +32,7 @@ def read_blueprint(ctx: ReadContext, mapping: dict, origin: Origin) -> Blueprint
     ctx.check_keys(mapping, origin, BLUEPRINT_KEYS)
     name = None
     if mapping.get("name") is None:
-        ctx.error(origin.child("name"), "a blueprint needs a name", "MissingPathValueError", None, "name: <blueprint name>")
+        ctx.missing(mapping, "name", origin, "a blueprint needs a name", "name: <blueprint name>")
     else:
         name = ctx.name(mapping["name"], ctx.at(origin, mapping, "name"), "blueprint name")
     blueprint = Blueprint(name or "", origin=origin)
@@ -111,7 +111,7 @@ def _read_service_fields(ctx: ReadContext, mapping: dict, origin: Origin, cluste
         name = ctx.name(mapping[key], ctx.at(origin, mapping, key), "breed reference")
         breed = Reference("breed", name, origin) if name else None
     else:
-        ctx.error(origin.child("breed"), "a service needs a breed", "MissingPathValueError", None, "breed: <name or inline breed>")
+        ctx.missing(mapping, "breed", origin, "a service needs a breed", "breed: <name or inline breed>")
         return None
     if breed is None:
         return None

@@ -36,7 +36,7 @@ def read_breed(ctx: ReadContext, mapping: dict, origin: Origin) -> Breed | None:
     if "name" in mapping:
         name = ctx.field_name(mapping, "name", origin, "breed name")
     else:
-        ctx.error(origin.child("name"), "a breed needs a name", "MissingPathValueError", None, "name: <breed name>")
+        ctx.missing(mapping, "name", origin, "a breed needs a name", "name: <breed name>")
     deployable, deployable_type = _read_deployable(ctx, mapping, origin)
     breed = Breed(name or "", deployable or "", deployable_type, origin=origin)
     ctx.remember(breed, mapping)

@@ -86,6 +86,13 @@ class ReadContext:
     def warn(self, origin: Origin, message: str, code: str = "Ignored") -> None:
         self.issues.warn(origin, message, code)
 
+    def missing(self, mapping: dict, key: str, parent: Origin, message: str, allowed: str) -> None:
+        """A required field that is absent or empty (`name:` with nothing after it): says which it found."""
+        if key in mapping:
+            self.error(self.at(parent, mapping, key), message, "MissingPathValueError", Described(f"'{key}' with no value"), allowed)
+        else:
+            self.error(parent.child(key), message, "MissingPathValueError", Described(f"no '{key}'"), allowed)
+
     def quantity(self, parser, value, origin: Origin, what: str, code: str = "InvalidValue"):
         """`parser(value)`, or None after recording what was wrong."""
         try:
@@ -133,7 +140,7 @@ class ReadContext:
         value = mapping.get(key)
         if value is None:
             if required:
-                self.error(origin.child(key), f"missing '{key}'", "MissingPathValueError", None, what or f"a value for '{key}'")
+                self.missing(mapping, key, origin, f"missing '{key}'", what or f"a value for '{key}'")
             return None
         if isinstance(value, (dict, list)):
             self.error(self.at(origin, mapping, key), f"'{key}' must be a single value", "InvalidType", kind_of(value), what or "text")

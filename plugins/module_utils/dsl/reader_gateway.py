@@ -46,7 +46,7 @@ def read_gateway(ctx: ReadContext, mapping: dict, origin: Origin) -> Gateway | N
     name = _gateway_name(ctx, mapping, origin)
     port = None
     if mapping.get("port") is None:
-        ctx.error(origin.child("port"), "a gateway needs a port", "MissingPathValueError", None, "port: <number>[/http|/tcp]")
+        ctx.missing(mapping, "port", origin, "a gateway needs a port", "port: <number>[/http|/tcp]")
     else:
         port = read_numbered_port(ctx, None, mapping["port"], ctx.at(origin, mapping, "port"))
     gateway = Gateway(name or "", port or Port("", None), origin=origin)
@@ -59,7 +59,7 @@ def read_gateway(ctx: ReadContext, mapping: dict, origin: Origin) -> Gateway | N
 
 def _gateway_name(ctx: ReadContext, mapping: dict, origin: Origin) -> str | None:
     if mapping.get("name") is None:
-        ctx.error(origin.child("name"), "a gateway needs a name", "MissingPathValueError", None, "name: <gateway name>")
+        ctx.missing(mapping, "name", origin, "a gateway needs a name", "name: <gateway name>")
         return None
     where = ctx.at(origin, mapping, "name")
     name = java_text(mapping["name"])
@@ -88,7 +88,7 @@ def _read_service_endpoint(ctx: ReadContext, value, origin: Origin) -> GatewaySe
     host = ctx.text(mapping, "host", origin, required=True, what="the host the gateway service listens on")
     port = None
     if mapping.get("port") is None:
-        ctx.error(origin.child("port"), "missing 'port'", "MissingPathValueError", None, "port: <number>[/http|/tcp]")
+        ctx.missing(mapping, "port", origin, "missing 'port'", "port: <number>[/http|/tcp]")
     else:
         port = read_numbered_port(ctx, None, mapping["port"], ctx.at(origin, mapping, "port"))
     if host is None or port is None:
@@ -308,7 +308,7 @@ def read_named_route(ctx: ReadContext, mapping: dict, origin: Origin) -> Route |
     """A route document (`kind: routes`): a name and route fields, referred to from gateways by that name."""
     ctx.check_keys(mapping, origin, ROUTE_KEYS | {"name", "kind", "metadata"})
     if mapping.get("name") is None:
-        ctx.error(origin.child("name"), "a route document needs a name", "MissingPathValueError", None, "name: <route name>")
+        ctx.missing(mapping, "name", origin, "a route document needs a name", "name: <route name>")
         return None
     name = ctx.name(mapping["name"], ctx.at(origin, mapping, "name"), "route name")
     if name is None:

@@ -305,3 +305,13 @@ def test_each_rewrite_error_says_what_failed_in_that_rule():
     assert "'p_ext_jpg' is neither a '{ ... }' ACL nor a predefined ACL" in allowed[4]
     assert "it ends with 'or'" in allowed[5]
     assert "unterminated single quote" in allowed[6]
+
+
+def test_a_missing_name_says_what_was_found():
+    with pytest.raises(DslError) as caught:
+        load_text("port: 9074/http\nroutes: ['[h:1]']\n---\nname:\nport: 9075/http\nroutes: ['[h:2]']\n---\n"
+                  "name: bp\nclusters:\n  c: {services: [{scale: s}]}\n", "in.yml")
+    assert [(issue.message, issue.found, issue.origin.line) for issue in caught.value.issues] == [
+        ("a gateway needs a name", "no 'name'", 1), ("a gateway needs a name", "'name' with no value", 4),
+        ("a service needs a breed", "no 'breed'", 10)]
+    assert "(found no 'name'; allowed: name: <gateway name>)" in str(caught.value)
