@@ -78,6 +78,12 @@ class ReadContext:
                 container = None
         return origin
 
+    def written_keys(self, artifact, key: str) -> set[str] | None:
+        """The keys written under `key` of an artifact read earlier (the port names of a breed, valid or not); None
+        when that field is not a mapping."""
+        value = self.sources.get(id(artifact), {}).get(key)
+        return {str(name) for name in value} if isinstance(value, dict) else None
+
     # --- issues -----------------------------------------------------------------------------------------------
 
     def error(self, origin: Origin, message: str, code: str = "InvalidValue", found=None, allowed: str | None = None) -> None:

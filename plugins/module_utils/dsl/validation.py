@@ -99,11 +99,11 @@ class Validator:
             breed_ports = None
             if isinstance(breed, Breed):
                 self.breed(breed)
-                cluster_ports.update(port.name for port in breed.ports)
-                if id(breed) in self.ctx.incomplete:
+                breed_ports = self._port_names(breed)
+                if breed_ports is None:
                     complete = False
                 else:
-                    breed_ports = {port.name for port in breed.ports}
+                    cluster_ports.update(breed_ports)
                 self._dependencies_deployed(breed, deployed)
             else:
                 complete = False
@@ -145,13 +145,19 @@ class Validator:
         if not self._first_time(breed):
             return
         self._cycles(breed, [])
-        self._health_checks(breed.health_checks, None if id(breed) in self.ctx.incomplete else {port.name for port in breed.ports})
+        self._health_checks(breed.health_checks, self._port_names(breed))
         if self.strict and breed.deployable and deployable_problem(breed.deployable):
             self.ctx.error(self.ctx.field_origin(breed, "deployable"), "illegal deployable", "InvalidValue", breed.deployable,
                            deployable_problem(breed.deployable))
         for dependency in breed.dependencies.values():
             if isinstance(dependency, Breed):
                 self.breed(dependency)
+
+    def _port_names(self, breed: Breed) -> set[str] | None:
+        """The port names a breed declares, those whose value did not read included; None when they are unknown."""
+        if id(breed) in self.ctx.incomplete:
+            return self.ctx.written_keys(breed, "ports")
+        return {port.name for port in breed.ports}
 
     def _cycles(self, breed: Breed, chain: list[str]) -> None:
         """RecursiveDependenciesError when a dependency chain comes back to a breed on it (by name, as VAMP)."""

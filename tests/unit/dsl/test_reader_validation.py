@@ -315,3 +315,14 @@ def test_a_missing_name_says_what_was_found():
         ("a gateway needs a name", "no 'name'", 1), ("a gateway needs a name", "'name' with no value", 4),
         ("a service needs a breed", "no 'breed'", 10)]
     assert "(found no 'name'; allowed: name: <gateway name>)" in str(caught.value)
+
+
+def test_a_port_that_does_not_read_does_not_hide_an_unknown_health_check_port():
+    breed = "name: b\ndeployable: img/b\nports:\n  web: 8080/http\n  bad: 99999/http\nhealth_checks:\n  - {path: /h, port: nope}\n  - {path: /h, port: bad}\n"
+    assert [issue[:3] for issue in issues_of(breed)] == [
+        ("InvalidValue", "ports.bad", 5), ("UnresolvedPortReferenceError", "health_checks[0].port", 7)]
+    cluster = ("name: bp\nclusters:\n  c:\n    services:\n      - breed: {name: b, deployable: i, ports: {web: 8080/http, bad: 0}}\n"
+               "        health_checks: [{path: /h, port: nope}]\n    health_checks: [{path: /h, port: gone}]\n")
+    assert [issue[:2] for issue in issues_of(cluster)] == [
+        ("InvalidValue", "clusters.c.services[0].breed.ports.bad"), ("UnresolvedPortReferenceError", "clusters.c.services[0].health_checks[0].port"),
+        ("UnresolvedPortReferenceError", "clusters.c.health_checks[0].port")]
