@@ -41,14 +41,14 @@ def ansible_playbook(steps: Steps, playbook: str, *extra: str) -> str:
     return f"{total} change{'' if total == 1 else 's'} on {sum(1 for n in changed.values() if n)} of {len(changed)} hosts"
 
 
-def reload_count(steps: Steps, inventory: Path) -> int:
+def reload_count(steps: Steps, inventory: Path, host: str) -> int:
     """How many reloads the load balancer's HAProxy master has done, read with drover.fleet.haproxy_info."""
-    output = steps.run([str(BIN / "ansible"), "loadbalancers", "-i", str(inventory), "-m", "drover.fleet.haproxy_info",
-                        "-a", "gather=processes", "-o"], cwd=REPO)
-    result = next((line.split("=>", 1)[1] for line in output.splitlines() if " | SUCCESS => " in line), None)
-    if result is None:
-        raise DemoError("drover.fleet.haproxy_info gave no result")
-    return int(json.loads(result)["processes"]["master"]["reloads"])
+    output = steps.run([str(BIN / "ansible"), host, "-i", str(inventory), "-m", "drover.fleet.haproxy_info", "-a", "gather=processes"], cwd=REPO)
+    marker = f"{host} | SUCCESS => "
+    if marker not in output:
+        raise DemoError(f"drover.fleet.haproxy_info gave no result for {host}")
+    result, _end = json.JSONDecoder().raw_decode(output.split(marker, 1)[1])
+    return int(result["processes"]["master"]["reloads"])
 
 
 def running_instances(lab) -> list[str]:
@@ -90,18 +90,18 @@ def main() -> int:
     with steps.step("sticky route") as step:
         step.summary = sticky_summary(*sticky_client(lb.address, port, USER_AGENTS["Firefox"], 30))
 
-    with steps.step("shift the weights to 50/50 and Chrome's strength to 80% with playbooks/gateway.yml") as step:
-        before = reload_count(steps, lab.inventory)
+    with steps.step("shift to 50/50 and Chrome's strength to 80% with playbooks/gateway.yml") as step:
+        before = reload_count(steps, lab.inventory, lb.name)
         with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="demo-50-50-") as shifted:
             shifted.write(BLUEPRINT.read_text().replace("weight: 90%", "weight: 50%").replace("weight: 10%", "weight: 50%")
                           .replace("condition_strength: 50%", "condition_strength: 80%"))
             shifted.flush()
             changes = ansible_playbook(steps, "gateway.yml", "-e", f"drover_blueprint={shifted.name}")
             shifted_gateway = explain(load_paths([shifted.name]))[0]
-        after = reload_count(steps, lab.inventory)
+        after = reload_count(steps, lab.inventory, lb.name)
         if after != before:
             raise DemoError(f"HAProxy reloaded ({before} reloads before, {after} after): a change of weights and strengths must not reload it")
-        step.summary = f"{changes}, applied at runtime: HAProxy did not reload ({after} reloads)"
+        step.summary = f"{changes}, applied at runtime with no HAProxy reload"
     traffic_steps(steps, "after the shift", lb.address, port, shifted_gateway, REQUESTS)
 
     steps.close()

@@ -12,6 +12,7 @@ commands print in a log file. A step that fails prints its error and the end of 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -24,6 +25,8 @@ from typing import NoReturn, TextIO
 
 TAIL_LINES = 40
 INDENT = " " * 10
+# Ansible's `[WARNING]: ...` and `[DEPRECATION WARNING]: ...`, and Python's `...py:18: CryptographyDeprecationWarning: ...`
+WARNING = re.compile(r"^\[(DEPRECATION )?WARNING\]|^\S+:\d+: \w*Warning: ", re.MULTILINE)
 
 
 class DemoError(Exception):
@@ -35,9 +38,11 @@ class Step:
     title: str
     summary: str = ""
     details: list[str] = field(default_factory=list)
+    warnings: int = 0
 
     def line(self, seconds: float) -> str:
-        return f"  [{seconds:4.1f}s] {self.title}{': ' + self.summary if self.summary else ''}"
+        warnings = f" ({self.warnings} warning{'' if self.warnings == 1 else 's'} in the log)" if self.warnings else ""
+        return f"  [{seconds:4.1f}s] {self.title}{': ' + self.summary if self.summary else ''}{warnings}"
 
 
 def display_path(path: Path) -> str:
@@ -58,6 +63,7 @@ class Steps:
         # Appending: a process given the same file (HAProxy's output in the local demo) writes after us, not over us.
         self.log = self.log_path.open("a", encoding="utf-8")
         self.live = self.out.isatty()
+        self.current: Step | None = None
 
     def print(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
@@ -68,7 +74,7 @@ class Steps:
 
     @contextmanager
     def step(self, title: str):
-        step = Step(title)
+        step = self.current = Step(title)
         started = time.monotonic()
         self.write_log(f"\n==> {title} ({datetime.now().isoformat(timespec='seconds')})")
         if self.live:
@@ -102,7 +108,7 @@ class Steps:
 
     def run(self, argv: list[str], cwd: Path | None = None) -> str:
         """Runs a command with its output (stdout and stderr) going to the log as it comes, and returns that output;
-        a DemoError when it exits non-zero."""
+        a DemoError when it exits non-zero. The warnings it prints are counted on the step's line."""
         shown = [display_path(arg) if arg.startswith(os.sep) else arg for arg in argv]
         self.write_log("$ " + " ".join(shown))
         output = []
@@ -112,6 +118,8 @@ class Steps:
                 self.log.write(line)
                 self.log.flush()
                 output.append(line)
+        if self.current is not None:
+            self.current.warnings += len(WARNING.findall("".join(output)))
         if process.returncode != 0:
             raise DemoError(f"{os.path.basename(argv[0])} exited with {process.returncode}")
         return "".join(output)

@@ -81,3 +81,13 @@ def test_the_demo_scripts_import(script, monkeypatch):
     monkeypatch.syspath_prepend(demo_dir)
     module = runpy.run_path(f"{demo_dir}/{script}.py", run_name=f"demo_{script}")
     assert callable(module["main"])
+
+
+def test_the_warnings_a_command_prints_are_counted_on_the_step_line(tmp_path):
+    steps, out = printer(tmp_path)
+    script = ("import sys\nprint('[WARNING]: Skipping filter plugins')\nprint('[DEPRECATION WARNING]: -o is deprecated')\n"
+              "print('x/_ssh_agent.py:18: CryptographyDeprecationWarning: DSA is deprecated', file=sys.stderr)\nprint('ok: [lb1]')")
+    with steps.step("deploy") as step:
+        steps.run([sys.executable, "-c", script])
+        step.summary = "1 change on 1 of 5 hosts"
+    assert out.getvalue().endswith("] deploy: 1 change on 1 of 5 hosts (3 warnings in the log)\n"), out.getvalue()
