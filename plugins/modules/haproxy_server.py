@@ -188,10 +188,9 @@ from dataclasses import dataclass
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import SERVER_STATES, RuntimeClient, ServerState
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.module_args import ArgumentSpec, admin_socket_spec
-
-DRAINING_STATES = ("drain", "maint")
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import SERVER_STATES, RuntimeClient, ServerState
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.server_change import DesiredServer
 
 
 def argument_spec() -> ArgumentSpec:
@@ -217,133 +216,48 @@ def argument_spec() -> ArgumentSpec:
 
 @dataclass
 class ServerParams:
-    backend: str
-    server: str
-    weight: int | None
-    state: str | None
-    address: str | None
-    port: int | None
-    check_port: int | None
-    health: str | None
-    wait_for_drain: bool
-    drain_timeout: float
-    drain_poll: float
-    health_timeout: float
+    desired: DesiredServer
     socket: str
     timeout: float
 
     @classmethod
     def from_module(cls, module) -> "ServerParams":
         p = module.params
-        params = cls(p["backend"], p["server"], p["weight"], p["state"], p["address"], p["port"], p["check_port"], p["health"],
-                     p["wait_for_drain"], p["drain_timeout"], p["drain_poll"], p["health_timeout"], p["admin_socket"], p["timeout"])
-        if params.weight is not None and not 0 <= params.weight <= 256:
-            module.fail_json(msg=f"weight must be between 0 and 256; found {params.weight}")
-        if params.port is not None and not 0 <= params.port <= 65535:
-            module.fail_json(msg=f"port must be between 0 and 65535; found {params.port}")
-        if params.check_port is not None and not 1 <= params.check_port <= 65535:
-            module.fail_json(msg=f"check_port must be between 1 and 65535; found {params.check_port}")
-        if params.wait_for_drain and params.state not in DRAINING_STATES:
-            module.fail_json(msg=f"wait_for_drain needs state drain or maint; found state {params.state}")
-        return params
+        desired = DesiredServer(p["backend"], p["server"], p["weight"], p["state"], p["address"], p["port"], p["check_port"], p["health"],
+                                p["wait_for_drain"], p["drain_timeout"], p["drain_poll"], p["health_timeout"])
+        problems = desired.problems()
+        if problems:
+            module.fail_json(msg="\n".join(problems))
+        return cls(desired, p["admin_socket"], p["timeout"])
 
 
 class ServerManager:
-    """get_current -> compare -> apply unless check mode."""
+    """get_current -> compare -> apply unless check mode (the engine's DesiredServer compares and applies)."""
 
     def __init__(self, module, params: ServerParams):
         self.module = module
-        self.params = params
+        self.desired = params.desired
         self.client = RuntimeClient(params.socket, params.timeout)
 
     def get_current(self) -> ServerState:
-        return self.client.server(self.params.backend, self.params.server)
-
-    def compare(self, current: ServerState) -> tuple[list, dict]:
-        """The settings that differ, in apply order (check port and address before state, so a slot is ready only once
-        it points somewhere and is checked there), and the predicted `after`."""
-        p = self.params
-        after = current.as_dict()
-        changes = []
-        if p.check_port is not None and p.check_port != current.check_port:
-            changes.append("check_port")
-            after["check_port"] = p.check_port
-        address = p.address if p.address is not None else current.address
-        port = p.port if p.port is not None else current.port
-        if (p.address is not None or p.port is not None) and (address != current.address or port != current.port):
-            changes.append("address")
-            after.update(address=address, port=port)
-        if p.weight is not None and p.weight != current.weight:
-            changes.append("weight")
-            after["weight"] = p.weight
-        if p.health is not None:
-            if p.health == "enabled" and current.health == "none":
-                raise DroverError(f"server {p.backend}/{p.server} has no health check configured (add `check` to its server line)")
-            if current.health != "none" and p.health != current.health:
-                changes.append("health")
-                after["health"] = p.health
-        if p.state is not None and p.state != current.state:
-            changes.append("state")
-            after["state"] = p.state
-        return changes, after
-
-    def apply(self, changes: list, current: ServerState) -> dict | None:
-        p = self.params
-        health_after = p.health if p.health is not None and current.health != "none" else current.health
-        if "state" in changes and p.state == "ready" and current.state == "maint" and health_after == "enabled":
-            return self._health_gated_ready(changes, current)
-        if "check_port" in changes:
-            self.client.set_check_port(p.backend, p.server, p.check_port)
-        if "address" in changes:
-            address = p.address if p.address is not None else current.address
-            self.client.set_addr(p.backend, p.server, address, p.port if p.port is not None else current.port)
-        if "weight" in changes:
-            self.client.set_weight(p.backend, p.server, p.weight)
-        if "health" in changes:
-            if p.health == "enabled":
-                self.client.enable_health(p.backend, p.server)
-            else:
-                self.client.disable_health(p.backend, p.server)
-        drain = None
-        if p.wait_for_drain:
-            # Draining lets sessions finish; maintenance would stop new cookie clients from reaching the server early.
-            if current.state != p.state and current.state != "maint":
-                self.client.set_state(p.backend, p.server, "drain")
-            drain = self.client.wait_for_drain(p.backend, p.server, p.drain_timeout, p.drain_poll)
-        if "state" in changes:
-            self.client.set_state(p.backend, p.server, p.state)
-        return drain
-
-    def _health_gated_ready(self, changes: list, current: ServerState) -> None:
-        """Out of maintenance only once a health check passed (RuntimeClient.fill_slot); weight first, so the server
-        starts with the weight asked for."""
-        p = self.params
-        if "weight" in changes:
-            self.client.set_weight(p.backend, p.server, p.weight)
-        if "health" in changes:
-            self.client.enable_health(p.backend, p.server)
-        address = p.address if p.address is not None else current.address
-        port = p.port if p.port is not None else current.port
-        check_port = p.check_port if "check_port" in changes else None
-        self.client.fill_slot(p.backend, p.server, address, port, timeout=p.health_timeout, check_port=check_port)
-        return None
+        return self.client.server(self.desired.backend, self.desired.server)
 
     def run(self) -> None:
         try:
             current = self.get_current()
-            changes, predicted = self.compare(current)
+            changes, predicted = self.desired.compare(current)
             result = {"changed": bool(changes), "changes": changes, "before": current.as_dict()}
             if self.module.check_mode:
                 result["after"] = predicted
             else:
-                drain = self.apply(changes, current)
+                drain = self.desired.apply(self.client, changes, current)
                 if drain is not None:
                     result["drain"] = drain
                 result["after"] = self.get_current().as_dict()
         except DroverError as exc:
             self.module.fail_json(msg=str(exc))
         if self.module._diff:  # pylint: disable=protected-access
-            name = f"{self.params.backend}/{self.params.server}"
+            name = self.desired.name
             result["diff"] = {"before": result["before"], "after": result["after"], "before_header": name, "after_header": name}
         self.module.exit_json(**result)
 

@@ -245,12 +245,14 @@ def test_haproxy_server_errors_are_clear(env):
         dict(server_task(env, server="s1", weight=300), ignore_errors=True),
         dict(server_task(env, server="s1", wait_for_drain=True, state="ready"), ignore_errors=True),
         dict(server_task(env, server="s1", check_port=0), ignore_errors=True),
+        dict(server_task(env, server="s1", weight=-1, port=70000), ignore_errors=True),
     ])
     assert results[0]["failed"] and "No such server: be/ghost" in results[0]["msg"]
     assert results[1]["failed"] and "find backend" in results[1]["msg"]
     assert results[2]["failed"] and "between 0 and 256" in results[2]["msg"]
     assert results[3]["failed"] and "wait_for_drain needs state drain or maint" in results[3]["msg"]
     assert results[4]["failed"] and "check_port must be between 1 and 65535; found 0" in results[4]["msg"]
+    assert results[5]["failed"] and results[5]["msg"] == "weight must be between 0 and 256; found -1\nport must be between 0 and 65535; found 70000"
 
 
 def test_haproxy_server_works_on_a_down_server(env):
