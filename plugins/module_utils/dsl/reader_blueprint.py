@@ -17,7 +17,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import (
     CLUSTER_TARGET, SERVICE_TARGET, Blueprint, Cluster, Gateway, Port, Reference, Service)
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.quantities import QuantityError, parse_port
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_breed import read_breed_or_reference, read_environment, read_health_checks
-from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_context import REFERENCE_KEYS, ReadContext, kind_of
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_context import REFERENCE_KEYS, Described, ReadContext, kind_of
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_gateway import (
     GATEWAY_BODY_KEYS, read_gateway_body, read_numbered_port, read_routes)
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_sla import read_scale_or_reference, read_sla_or_reference
@@ -88,6 +88,11 @@ def _read_cluster(ctx: ReadContext, name: str, value, origin: Origin, parent: Or
 
 
 def _read_services(ctx: ReadContext, value, origin: Origin) -> list[Service]:
+    if not ctx.items(value):
+        # VAMP's NoServiceError is for a blueprint with no service at all; an empty cluster is refused on its own
+        ctx.error(origin, "a cluster needs at least one service", "EmptyClusterError", kind_of(value) if value is None else Described("an empty list"),
+                  "a breed name, an inline service {breed, scale, ...}, or a list of them")
+        return []
     services = []
     for index, item in enumerate(ctx.items(value)):
         where = ctx.item_origin(origin, value, index)

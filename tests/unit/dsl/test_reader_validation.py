@@ -326,3 +326,12 @@ def test_a_port_that_does_not_read_does_not_hide_an_unknown_health_check_port():
     assert [issue[:2] for issue in issues_of(cluster)] == [
         ("InvalidValue", "clusters.c.services[0].breed.ports.bad"), ("UnresolvedPortReferenceError", "clusters.c.services[0].health_checks[0].port"),
         ("UnresolvedPortReferenceError", "clusters.c.health_checks[0].port")]
+
+
+def test_a_cluster_with_no_service_is_refused_on_its_own():
+    issues = issues_of("name: bp\nclusters:\n  a: {breed: {name: x, deployable: i}}\n  b:\n    services: []\n  c:\n    services:\n  d: []\n")
+    assert issues == [("EmptyClusterError", "clusters.b.services", 5, 15), ("EmptyClusterError", "clusters.c.services", 7, 14),
+                      ("EmptyClusterError", "clusters.d", 8, 6)]
+    # VAMP's NoServiceError stays for a blueprint with no service at all, and is not added to the clusters' errors
+    assert issues_of("name: bp\nclusters:\n  b: {services: []}\n") == [("EmptyClusterError", "clusters.b.services", 3, 17)]
+    assert [issue[0] for issue in issues_of("name: bp\nclusters: {}\n")] == ["NoServiceError"]
