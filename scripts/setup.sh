@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # (community.docker's modules need requests in the target's Python) let the lab test the docker engine path.
 # valgrind (callgrind) counts HAProxy's instructions per request for benchmarks/dataplane_instructions.py.
 SYSTEM_PACKAGES=(haproxy wrk socat podman runc busybox-static openssh-server openssh-client iproute2 iptables curl gcc libc6-dev valgrind
-                 docker.io python3-requests)
+                 docker.io python3-requests keepalived)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
