@@ -118,7 +118,7 @@ def test_map_only_change_updates_the_running_maps_without_reload(env):
     assert env.master().show_proc().reloads == reloads and env.config_path.stat().st_mtime_ns == mtime
 
     # The file already matches but the running map drifted: only the runtime is fixed.
-    runtime.set_map(ref, "web", "drifted")
+    runtime.replace_map(ref, [("web", "drifted"), ("mobile", "red")])
     drift = apply_config(str(env.config_path), env.config(), {ROUTES: "web green\nmobile red\n"}, env.options())
     assert drift.changed and drift.maps_changed == [] and len(drift.runtime_map_updates) == 1
     assert dict(runtime.show_map(ref))["web"] == "green"

@@ -22,7 +22,7 @@ import pytest
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import ACL, MasterClient, RuntimeClient, parse_map_text, pattern_kind
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import ACL, MasterClient, RuntimeClient, maps_for_file, parse_map_text, pattern_kind
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import HealthCheck, Instance
 from ansible_collections.drover.fleet.tests.support.haproxy_harness import Client, send_requests, start_haproxy, start_http_backends
 from ansible_collections.drover.fleet.tests.support.helpers import free_port, wait_for
@@ -126,7 +126,7 @@ def test_runtime_weight_change_through_the_admin_socket_needs_no_reload(echo, tm
         assert changed.config == rendered.config            # weights never reach haproxy.cfg
         assert changed.maps != rendered.maps
         for path, text in changed.maps.items():
-            loaded = client.find_map(path, base_dir=str(tmp_path))
+            loaded = maps_for_file(client.show_maps(), path, str(tmp_path))[0]
             client.replace_map(loaded.ref, parse_map_text(text))
         assert_split(shares(send_requests(port, 5000), VERSION), {"1.0.0": 20.0, "1.1.0": 80.0}, 2.0)
         assert client.show_info()["Pid"] == worker_pid          # the same worker: no reload happened
@@ -162,7 +162,7 @@ def test_runtime_strength_change_needs_no_reload(echo, tmp_path):
         assert changed.config == rendered.config            # strengths never reach haproxy.cfg
         [path] = [path for path in changed.maps if changed.maps[path] != rendered.maps[path]]
         assert path.endswith(".acl") and changed.maps[path] == "0:8999\n"
-        loaded = client.find_map(path, base_dir=str(tmp_path), kind=ACL)
+        loaded = maps_for_file(client.show_maps(ACL), path, str(tmp_path))[0]
         client.replace_map(loaded.ref, parse_map_text(changed.maps[path]), kind=ACL)
         # 90% by the condition, and 10% of the other 10% by weight
         assert_split(shares(send_requests(port, 5000, {"User-Agent": CHROME}), VERSION), {"1.0.0": 9.0, "1.1.0": 91.0}, 2.0)
@@ -393,7 +393,7 @@ def test_maps_load_next_to_the_config_from_any_working_directory(echo, tmp_path)
         admin = RuntimeClient(proxy.admin_socket)
         [path] = rendered.maps
         only_x2 = f"0:9999 {rendered.frontends[0].weighted.entries[1].target}\n"
-        admin.replace_map(admin.find_map(path, base_dir=str(directory)).ref, parse_map_text(only_x2))
+        admin.replace_map(maps_for_file(admin.show_maps(), path, str(directory))[0].ref, parse_map_text(only_x2))
         assert shares(send_requests(port, 300)) == {"x2": 100.0}
 
 
@@ -416,7 +416,7 @@ def test_sticky_route_keeps_each_client_on_its_route_even_after_a_weight_change(
         [path] = rendered.maps
         frontend = rendered.frontends[0]
         only_v1 = f"0:9999 {frontend.weighted.entries[0].target}\n"
-        admin.replace_map(admin.find_map(path, base_dir=str(tmp_path)).ref, parse_map_text(only_v1))
+        admin.replace_map(maps_for_file(admin.show_maps(), path, str(tmp_path))[0].ref, parse_map_text(only_v1))
         for client in clients:
             assert VERSION[client.get().backend] == first[id(client)]
             client.close()

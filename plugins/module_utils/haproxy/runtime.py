@@ -544,9 +544,6 @@ class RuntimeClient(_SocketClient):
     def disable_health(self, backend: str, server: str) -> None:
         self.execute(f"disable health {self._target(backend, server)}")
 
-    def shutdown_sessions(self, backend: str, server: str) -> None:
-        self.execute(f"shutdown sessions server {self._target(backend, server)}")
-
     def fill_slot(self, backend: str, server: str, addr: str, port: int, timeout: float = 60.0, poll: float = 0.05,
                   check_port: int | None = None) -> dict:
         """Point a free slot (a server in MAINT) at an instance; it takes traffic only after its health check passed.
@@ -610,24 +607,13 @@ class RuntimeClient(_SocketClient):
             raise RuntimeApiError(f"show {kind}", answer or "empty answer")
         return parse_map_list(answer)
 
-    def show_map(self, map_ref: str | None = None, version: int | None = None, kind: str = MAP):
-        """Without a map: the list of maps (MapInfo). With a map (`#<id>` or its file): its (key, value) entries
-        (an ACL file's patterns come as (pattern, ""))."""
-        if map_ref is None:
-            return self.show_maps(kind)
+    def show_map(self, map_ref: str, version: int | None = None, kind: str = MAP) -> list[tuple[str, str]]:
+        """The (key, value) entries of a map (`#<id>` or its file); an ACL file's patterns come as (pattern, "")."""
         command = f"show {kind} " + (f"@{int(version)} " if version is not None else "") + cli_escape(map_ref)
         answer = self.command(command)
         if answer.startswith(("Unknown map", "Unknown ACL", "Missing")):
             raise RuntimeApiError(command, answer)
         return parse_map_entries(answer)
-
-    def find_map(self, path: str, base_dir: str | None = None, kind: str = MAP) -> MapInfo | None:
-        """The loaded map whose file is `path`. Relative names HAProxy shows are read relative to `base_dir`."""
-        found = maps_for_file(self.show_maps(kind), path, base_dir)
-        return found[0] if found else None
-
-    def set_map(self, map_ref: str, key: str, value: str) -> None:
-        self.execute(f"set map {cli_escape(map_ref)} {cli_escape(key)} {cli_escape(value)}")
 
     def prepare_map(self, map_ref: str, kind: str = MAP) -> int:
         command = f"prepare {kind} {cli_escape(map_ref)}"

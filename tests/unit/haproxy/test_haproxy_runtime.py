@@ -19,6 +19,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime impor
     RuntimeClient,
     RuntimeConnectionError,
     cli_escape,
+    maps_for_file,
     parse_show_proc,
     parse_socket_address,
 )
@@ -110,7 +111,6 @@ def test_server_commands_change_what_show_servers_state_reports(env):
     client.enable_health("be", "s2")
     assert client.server("be", "s1").state == "ready"
     assert client.server("be", "s2").health == "enabled"
-    client.shutdown_sessions("be", "s1")  # no session: still a valid command
 
 
 def test_haproxy_errors_become_clear_exceptions(env):
@@ -180,12 +180,12 @@ def _answers(address):
 
 def test_map_commands_and_atomic_replace(env):
     client = env.runtime()
-    info = client.find_map(str(env.directory / "maps/routes.map"), str(env.directory))
-    assert info is not None and info.file == "maps/routes.map"
+    info = maps_for_file(client.show_maps(), str(env.directory / "maps/routes.map"), str(env.directory))[0]
+    assert info.file == "maps/routes.map"
     assert client.show_map(info.ref) == [("web", "blue"), ("mobile", "green")]
-    assert client.find_map("/nowhere/x.map") is None
+    assert maps_for_file(client.show_maps(), "/nowhere/x.map") == []
 
-    client.set_map(info.ref, "web", "red")
+    client.replace_map(info.ref, [("web", "red"), ("mobile", "green")])
     assert dict(client.show_map(info.ref))["web"] == "red"
     assert env.get()[0] == 200
 
