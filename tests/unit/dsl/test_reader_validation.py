@@ -5,11 +5,13 @@ allowed; and all issues of an input reported at once."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DslError
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import load_paths, load_text, read_artifact
+from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import plan
 
 BREED = "name: b\ndeployable: img/b\n"
 # a blueprint whose breed is inline, so its ports are known
@@ -335,3 +337,13 @@ def test_a_cluster_with_no_service_is_refused_on_its_own():
     # VAMP's NoServiceError stays for a blueprint with no service at all, and is not added to the clusters' errors
     assert issues_of("name: bp\nclusters:\n  b: {services: []}\n") == [("EmptyClusterError", "clusters.b.services", 3, 17)]
     assert [issue[0] for issue in issues_of("name: bp\nclusters: {}\n")] == ["NoServiceError"]
+
+
+def test_the_shipped_examples_are_valid_together():
+    """`drover validate examples/`: every example, the lab's included, in one set (one port per gateway across them),
+    and the routing plan `drover validate` also checks."""
+    examples = Path(__file__).resolve().parents[3] / "examples"
+    artifacts = load_paths([str(examples)])
+    assert {"sava", "demo"} <= set(artifacts.blueprints), "examples/lab/ is walked too"
+    ports = [frontend.port for frontend in plan(artifacts)]
+    assert len(ports) == len(set(ports)) >= 7
