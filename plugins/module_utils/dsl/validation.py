@@ -223,9 +223,10 @@ class Validator:
 
     def _weights(self, gateway: Gateway, where: str) -> None:
         weights = [route.weight for route in gateway.routes if route.weight is not None]
-        if not weights or any(route.weight is None and self.ctx.sources.get(id(route), {}).get("weight") is not None
-                              for route in gateway.routes):
-            return  # no weights, or one that could not be read (reported where it is): a total would mislead
+        unread = self._routes_dropped(gateway) or any(route.weight is None and self.ctx.sources.get(id(route), {}).get("weight") is not None
+                                                      for route in gateway.routes)
+        if not weights or unread:
+            return  # no weights, or a route or weight that could not be read (reported where it is): a total would mislead
         total = sum(weights)
         shown = Described(" + ".join(f"{weight:g}%" for weight in weights) + f" = {total:g}%")
         origin = self.ctx.field_origin(gateway, "routes")
@@ -235,6 +236,11 @@ class Validator:
         elif where != STANDALONE and total > 100 + _EPSILON:
             self.ctx.error(origin, "the route weights of a blueprint gateway must total at most 100%", "GatewayRouteWeightError", shown,
                            "weights that total at most 100%; routes without a weight share the rest")
+
+    def _routes_dropped(self, gateway: Gateway) -> bool:
+        """Whether a route written in the gateway was not read (its path is not a target)."""
+        written = self.ctx.sources.get(id(gateway), {}).get("routes")
+        return len(gateway.routes) < (len(written) if isinstance(written, (dict, list)) else int(written is not None))
 
     def route(self, route: Route, gateway: Gateway | None) -> None:
         if not self._first_time(route):

@@ -347,3 +347,12 @@ def test_the_shipped_examples_are_valid_together():
     assert {"sava", "demo"} <= set(artifacts.blueprints), "examples/lab/ is walked too"
     ports = [frontend.port for frontend in plan(artifacts)]
     assert len(ports) == len(set(ports)) >= 7
+
+
+def test_a_route_target_that_cannot_be_read_is_reported_alone_not_again_in_a_total():
+    standalone = issues_of("name: g\nport: 9100/http\nroutes:\n  '[10.0.0.1:80]': {weight: 50%}\n  '[10.0.0.2:80': {weight: 50%}\n")
+    assert [issue[:2] for issue in standalone] == [("IllegalName", "routes[[10.0.0.2:80]")]
+    listed = issues_of("name: g\nport: 9100/http\nroutes:\n  - '[10.0.0.1:80]': {weight: 50%}\n  - a/b/c/d: {weight: 50%}\n")
+    assert [issue[:2] for issue in listed] == [("UnsupportedRoutePathError", "routes[a/b/c/d]")]
+    # the total is still checked when every route reads
+    assert [issue[0] for issue in issues_of("name: g\nport: 9100/http\nroutes:\n  '[10.0.0.1:80]': {weight: 50%}\n")] == ["GatewayRouteWeightError"]
