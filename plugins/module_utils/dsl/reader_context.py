@@ -31,6 +31,8 @@ class ReadContext:
         # ids of artifacts read with errors: later checks treat what they lack as unknown, not as missing, so one
         # mistake is reported once (a port that did not read is not also "no such port")
         self.incomplete: set[int] = set()
+        # ids of values a check that reaches them by several ways (a cluster route behind two gateways) has reported
+        self.reported: set[int] = set()
 
     def errors_so_far(self) -> int:
         return len(self.issues.issues)

@@ -10,6 +10,11 @@
 - A standalone gateway's route `deployment/cluster/port`, `cluster/port` or `cluster` must name such a cluster in
   one of the blueprints loaded with it.
 
+A backend takes the mode of the frontend a request comes in by (routing/plan.py), so a balance that hashes HTTP data
+(`uri`, `url_param`, `hdr`) is refused on a route of a tcp gateway and on the routes of the cluster gateway it leads to.
+This is checked here, where each route is bound, so that it is reported with the reader's other errors (the planner
+checks it again for models that did not come through the reader).
+
 While a breed is still an unresolved reference (read_artifact on one document), its ports are unknown, so a port
 that is not found cannot be ruled out: VAMP accepts it, and so do we. load_* binds again once references are
 resolved, and then every port is known. Routes get `target_blueprint`, `target_cluster` and `target_port`.
@@ -17,8 +22,10 @@ resolved, and then every port is known. Routes get `target_blueprint`, `target_c
 
 from __future__ import annotations
 
-from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import CLUSTER_TARGET, SERVICE_TARGET, Blueprint, Breed, Cluster, Gateway, Port, Route
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import (
+    CLUSTER_TARGET, SERVICE_TARGET, TCP, Blueprint, Breed, Cluster, Gateway, Port, Route)
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_context import Described, ReadContext, listing
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.text_rules import TCP_BALANCE_ALLOWED, balance_needs_http
 
 
 def cluster_ports(cluster: Cluster, incomplete: set[int] | None = None) -> tuple[dict[str, Port], bool]:
@@ -61,6 +68,7 @@ def bind_blueprint(ctx: ReadContext, blueprint: Blueprint) -> None:
                 _unresolved(ctx, route, "no such cluster in the blueprint", _allowed(blueprint))
                 continue
             _bind_port(ctx, route, blueprint, cluster, segments[-1] if len(segments) > 1 else None)
+        _check_balance_modes(ctx, gateway, {blueprint.name: blueprint})
 
 
 def bind_standalone_gateway(ctx: ReadContext, gateway: Gateway, blueprints: dict[str, Blueprint]) -> None:
@@ -84,6 +92,36 @@ def bind_standalone_gateway(ctx: ReadContext, gateway: Gateway, blueprints: dict
         else:
             blueprint, cluster = candidates[0]
             _bind_port(ctx, route, blueprint, cluster, segments[-1] if len(segments) > 1 else None)
+    _check_balance_modes(ctx, gateway, blueprints)
+
+
+def cluster_gateway(cluster: Cluster, port_name: str | None) -> Gateway | None:
+    """The cluster gateway that serves `port_name`: the one named so, else the cluster's only, unnamed gateway."""
+    for gateway in cluster.gateways:
+        if gateway.port.name == port_name:
+            return gateway
+    unnamed = [gateway for gateway in cluster.gateways if not gateway.port.name]
+    return unnamed[0] if len(cluster.gateways) == 1 and unnamed else None
+
+
+def _check_balance_modes(ctx: ReadContext, gateway: Gateway, blueprints: dict[str, Blueprint]) -> None:
+    """On a tcp gateway, a balance that hashes HTTP data is refused on its routes and on the routes of the cluster
+    gateways they are bound to (their backends are tcp too)."""
+    if gateway.port.protocol != TCP:
+        return
+    port = gateway.port.written or gateway.port.name
+    for route in gateway.routes:
+        routes = [route]
+        blueprint = blueprints.get(route.target_blueprint) if route.target_cluster else None
+        cluster = blueprint.cluster(route.target_cluster) if blueprint is not None else None
+        inner = cluster_gateway(cluster, route.target_port) if cluster is not None else None
+        if inner is not None:
+            routes.extend(inner.routes)
+        for each in routes:
+            if balance_needs_http(each.balance) and id(each) not in ctx.reported:
+                ctx.reported.add(id(each))
+                ctx.error(ctx.field_origin(each, "balance"), "this balance algorithm needs an http port", "BalancePortTypeError",
+                          Described(f"balance: {each.balance} behind tcp port {port}"), TCP_BALANCE_ALLOWED)
 
 
 def _bind_cluster_gateway(ctx: ReadContext, blueprint: Blueprint, cluster: Cluster, gateway: Gateway, ports: dict, complete: bool) -> None:

@@ -356,3 +356,17 @@ def test_a_route_target_that_cannot_be_read_is_reported_alone_not_again_in_a_tot
     assert [issue[:2] for issue in listed] == [("UnsupportedRoutePathError", "routes[a/b/c/d]")]
     # the total is still checked when every route reads
     assert [issue[0] for issue in issues_of("name: g\nport: 9100/http\nroutes:\n  '[10.0.0.1:80]': {weight: 50%}\n")] == ["GatewayRouteWeightError"]
+
+
+def test_a_tcp_gateway_shows_its_balance_errors_with_its_sticky_and_condition_errors():
+    issues = issues_of("name: g\nport: 9071/tcp\nsticky: route\nroutes:\n  '[10.0.0.1:80]':\n    weight: 50%\n    condition: user-agent == Chrome\n"
+                       "    balance: uri\n  '[10.0.0.2:80]': {weight: 50%, balance: hdr(host)}\n")
+    assert sorted(issues) == sorted([
+        ("StickyPortTypeError", "sticky", 3, 9), ("ConditionPortTypeError", "routes[[10.0.0.1:80]].condition", 7, 16),
+        ("BalancePortTypeError", "routes[[10.0.0.1:80]].balance", 8, 14), ("BalancePortTypeError", "routes[[10.0.0.2:80]].balance", 9, 43)])
+    # behind a tcp gateway, a cluster gateway's routes are tcp too: refused once where written, whatever reaches it
+    behind = issues_of("name: b\nclusters:\n  c:\n    breed: {name: c, deployable: i, ports: {web: 8080/http}}\n    gateways:\n      web:\n"
+                       "        routes:\n          c: {balance: uri}\ngateways: {9060/tcp: c/web}\n---\n"
+                       "name: sg\nport: 9061/tcp\nroutes:\n  b/c/web: {balance: url_param x}\n")
+    assert behind == [("BalancePortTypeError", "clusters.c.gateways.web.routes[c].balance", 8, 24),
+                      ("BalancePortTypeError", "routes[b/c/web].balance", 14, 22)]

@@ -346,13 +346,21 @@ def test_explain_names_a_referenced_route_by_its_target_and_its_name():
 def test_a_balance_that_hashes_http_data_needs_an_http_frontend(outer, inner, refused):
     text = (f"name: b\nclusters:\n  c:\n    breed: {{name: c, deployable: i, ports: {{web: {inner}}}}}\n"
             f"    gateways:\n      web:\n        routes:\n          c: {{balance: uri}}\ngateways: {{{outer}: c/web}}\n")
-    artifacts = load_text(text, "b.yml")
     if not refused:
-        assert plan(artifacts)
+        assert plan(load_text(text, "b.yml"))
         return
+    with pytest.raises(DslError) as caught:
+        load_text(text, "b.yml")
+    [issue] = caught.value.issues
+    # the reader refuses it with its other errors, where the balance is written, and names the tcp port it is behind
+    assert (issue.code, issue.origin.path, issue.origin.line) == ("BalancePortTypeError", "clusters.c.gateways.web.routes[c].balance", 8)
+    assert "uri, url_param and hdr need an http port" in issue.allowed and issue.found == "balance: uri behind tcp port 9060/tcp"
+    # the planner checks it too, for a model that did not come through the reader
+    artifacts = load_text(text.replace(outer, "9060/http"), "b.yml")
+    artifacts.blueprints["b"].gateways[0].port.protocol = "tcp"
     with pytest.raises(DslError) as caught:
         plan(artifacts)
     [issue] = caught.value.issues
     # a one-service cluster's route is merged into the route that reaches it: the error stands at the tcp port's route
-    assert (issue.code, issue.origin.path, issue.origin.line) == ("BalancePortTypeError", "gateways.9060/tcp.routes[c/web].balance", 9)
+    assert (issue.code, issue.origin.path, issue.origin.line) == ("BalancePortTypeError", "gateways.9060/http.routes[c/web].balance", 9)
     assert "uri, url_param and hdr need an http port" in issue.allowed
