@@ -24,7 +24,8 @@ in VAMP.
 Values may contain any printable character (they are quoted for HAProxy by the compiler), but never control or
 line-break characters. Raw ACLs inside `<...>` must stay one valid HAProxy line fragment: balanced quotes, no
 comment, no environment variable, no control character, at most 62 words. A raw ACL is HAProxy configuration text
-and is trusted as such (any fetch, flag or pattern file HAProxy accepts); these checks only keep it inside its own
+and is trusted as such (any fetch or flag HAProxy accepts), except what would reach into the load balancer itself
+(`map`, `-f <file>`, `hostname`, `set-var`, ...: `fetches.acl_host_access`); these checks keep it inside its own
 `acl` line, and `haproxy -c` validates it with the rest of the configuration.
 
 Fallback, as VAMP does: when the whole text is not condition syntax, VAMP uses it as one raw HAProxy ACL. Here
@@ -53,7 +54,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.conditions.tree impor
     RawAcl,
     UserAgent,
 )
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.fetches import is_sample_fetch
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.fetches import acl_host_access, is_sample_fetch
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.quoting import (
     MAX_WORDS_PER_LINE,
     HaproxyTextError,
@@ -156,6 +157,9 @@ def check_raw_acl(acl: str, column: int = 0, text: str | None = None) -> None:
         raise ConditionError(f"raw ACL: {error.message}", column + error.offset, text) from None
     if len(words) > MAX_RAW_ACL_WORDS:
         raise ConditionError(f"the raw ACL has {len(words)} words; an HAProxy line holds at most {MAX_RAW_ACL_WORDS} after 'acl <name>'", column, text)
+    if acl_host_access(words):
+        raise ConditionError(f"the raw ACL uses {acl_host_access(words)}, which would reach into the load balancer itself, its files, host "
+                             "facts, secrets or routing variables (docs/dsl.md lists what is refused)", column, text)
 
 
 def _implicit_raw_acl(text: str) -> RawAcl | None:

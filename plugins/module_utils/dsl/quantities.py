@@ -58,7 +58,10 @@ CPU_ALLOWED = "a number of cores greater than 0, e.g. 0.5 or \"0.2\", or millico
 MAX_INSTANCES = 10000
 INSTANCES_ALLOWED = f"a whole number from 1 to {MAX_INSTANCES}"
 DURATION_ALLOWED = "a number of seconds, or a number with a unit: ms, s, m, h, d (e.g. 100ms, 10s, 1m)"
-PERCENT_ALLOWED = "a percentage from 0% to 100%, e.g. 90% or 90"
+PERCENT_ALLOWED = "a percentage from 0% to 100% in steps of 0.01%, e.g. 90%, 12.5% or 0.05%"
+# Percentages are route weights and condition strengths: HAProxy draws one of PERCENT_UNITS per request (rand() and an
+# integer map), so 0.01% is one unit and a finer share would be rounded away (0.001% would get no traffic at all).
+PERCENT_UNITS = 10000
 PORT_ALLOWED = "a port number from 1 to 65535, optionally with /http or /tcp, e.g. 8080/http"
 
 
@@ -144,6 +147,10 @@ def parse_percentage(value) -> float:
         number = float(match.group(1))
     if not math.isfinite(number) or number < 0 or number > 100:
         raise QuantityError("percentage out of range", value, PERCENT_ALLOWED)
+    units = number * PERCENT_UNITS / 100
+    if abs(units - round(units)) > 1e-6:
+        where = "below" if units < 1 else "not a multiple of"
+        raise QuantityError(f"{number:g}% is {where} the 0.01% resolution of HAProxy's weighted draw", value, PERCENT_ALLOWED)
     return number
 
 

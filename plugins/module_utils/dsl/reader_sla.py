@@ -10,6 +10,8 @@ single escalation stays alone. Unknown SLA and escalation types are kept generic
 
 from __future__ import annotations
 
+import difflib
+
 from ansible_collections.drover.fleet.plugins.module_utils.errors import Origin
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import Escalation, Reference, Scale, Sla, SlaReference
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.quantities import (
@@ -19,6 +21,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_context im
 SLIDING_WINDOW = "response_time_sliding_window"
 SCALE_ESCALATIONS = ("scale_instances", "scale_cpu", "scale_memory")
 GROUP_ESCALATIONS = ("to_all", "to_one")
+KNOWN_ESCALATIONS = SCALE_ESCALATIONS + GROUP_ESCALATIONS + ("notify",)
 _COMMON_KEYS = ("name", "kind", "metadata")
 _SLIDING_WINDOW_KEYS = frozenset(_COMMON_KEYS + ("type", "threshold", "window", "escalations"))
 _SCALE_ESCALATION_KEYS = frozenset(_COMMON_KEYS + ("type", "minimum", "maximum", "scale_by", "target"))
@@ -50,6 +53,7 @@ def read_sla(ctx: ReadContext, mapping: dict, origin: Origin) -> Sla | None:
         ctx.check_keys(mapping, origin, _SLIDING_WINDOW_KEYS)
         _read_sliding_window(ctx, sla, mapping, origin)
     else:
+        _warn_near_miss(ctx, mapping, origin, "SLA", (SLIDING_WINDOW,))
         sla.parameters = {key: value for key, value in mapping.items() if key not in _COMMON_KEYS + ("type", "escalations")}
     sla.escalations = read_escalation_list(ctx, mapping.get("escalations"), ctx.at(origin, mapping, "escalations"))
     return sla
@@ -155,8 +159,19 @@ def read_escalation(ctx: ReadContext, mapping: dict, origin: Origin) -> Escalati
         ctx.check_keys(mapping, origin, _SCALE_ESCALATION_KEYS)
         _read_scale_escalation(ctx, escalation, mapping, origin)
     else:
+        _warn_near_miss(ctx, mapping, origin, "escalation", KNOWN_ESCALATIONS)
         escalation.parameters = {key: value for key, value in mapping.items() if key not in _COMMON_KEYS + ("type",)}
     return escalation
+
+
+def _warn_near_miss(ctx: ReadContext, mapping: dict, origin: Origin, what: str, known: tuple) -> None:
+    """An unknown type is kept generic, as VAMP keeps it; one that is close to a known type is most likely a typo,
+    which would otherwise leave the SLA or escalation silently without effect."""
+    written = ctx.text(mapping, "type", origin)
+    close = difflib.get_close_matches((written or "").lower(), known, n=1, cutoff=0.8)
+    if close and written not in known:
+        ctx.warn(ctx.at(origin, mapping, "type"), f"unknown {what} type '{written}', kept as a generic {what} that drover does not act on; "
+                 f"did you mean '{close[0]}'?", "UnknownTypeNearMiss")
 
 
 def _group(ctx: ReadContext, group_type: str, mapping: dict, members, where: Origin, origin: Origin) -> Escalation:

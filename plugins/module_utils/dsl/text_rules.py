@@ -10,6 +10,7 @@ check returns None when the text is fine, or the `allowed:` text to show the use
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.fetches import acl_host_access, host_access, is_sample_fetch, is_value_fetch
@@ -22,21 +23,25 @@ NAME_ALLOWED = "ASCII letters, digits and . _ : - @ + ~ ! (no whitespace, '/', '
 STRICT_NAME_ALLOWED = "ASCII letters, digits and _ : - @ + ~ ! (no '.', whitespace, '/', '[', ']', quotes or other punctuation)"
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_VIRTUAL_HOST = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*\.?(?::\d{{1,5}})?")
-VIRTUAL_HOST_ALLOWED = "a host name such as example.com or *.example.com, optionally with :port"
+_VIRTUAL_HOST = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*\.?(?::(\d{{1,5}}))?")
+VIRTUAL_HOST_ALLOWED = "a host name such as example.com or *.example.com, optionally with :port (a port from 1 to 65535)"
 
 _EXTERNAL = re.compile(rf"\[({_LABEL}(?:\.{_LABEL})*):(\d{{1,5}})\]")
-EXTERNAL_ALLOWED = "[host:port] with a host name or IPv4 address and a port from 1 to 65535, e.g. [10.0.0.5:8080]"
+EXTERNAL_ALLOWED = ("[host:port] with a host name or an IPv4 address as four numbers from 0 to 255 without leading zeros (HAProxy reads "
+                    "10.0.0.010 as 10.0.0.8 and 2130706433 as 127.0.0.1), and a port from 1 to 65535, e.g. [10.0.0.5:8080]")
+# a last label of digits, or of 0x and hex digits, makes the resolver HAProxy uses read the whole host as an IPv4 address
+# in any legacy form (inet_aton): octal parts, fewer than four parts, one 32-bit number
+_NUMERIC_LABEL = re.compile(r"\d+|0[xX][0-9a-fA-F]*")
 
 # dynamic algorithms only: HAProxy refuses runtime weights and `add server` with static-rr and default-hash algorithms
 _BALANCE = re.compile(
-    r"roundrobin|leastconn|first|source|random(?:\(\d{1,3}\))?"
-    r"|uri(?: whole| path-only| len \d{1,5}| depth \d{1,5})*"
+    r"roundrobin|leastconn|first|source|random(?:\([1-9]\d{0,2}\))?"
+    r"|uri(?: whole| path-only| len [1-9]\d{0,4}| depth [1-9]\d{0,4})*"
     r"|url_param [A-Za-z0-9_.-]{1,64}(?: check_post)?"
     r"|hdr\([A-Za-z0-9_-]{1,64}\)(?: use_domain_only)?"
 )
 BALANCE_ALLOWED = ("roundrobin, leastconn, random, random(<n>), first, source, uri [whole|len <n>|depth <n>], url_param <name>, "
-                   "hdr(<name>) (algorithms that allow runtime weights; static-rr is refused)")
+                   "hdr(<name>), with each <n> from 1 (algorithms that allow runtime weights; static-rr is refused)")
 
 _UNSAFE_IN_PATH = re.compile(r"[\s\"'\\#]")
 _UNSAFE_IN_CONDITION = re.compile(r"[#\\]")
@@ -54,8 +59,15 @@ _REWRITE_LOG_FORMAT_ALLOWED = ("the new path is an HAProxy log-format: a literal
 _REWRITE_CONDITION_ALLOWED = ("the condition is ACLs such as '{ path_beg /api }' (starting with a sample fetch) and predefined ACLs "
                               "(TRUE, METH_GET, ...), each may be negated with '!', joined by spaces (and) or 'or'")
 
-_DEPLOYABLE = re.compile(r"[^\s\x00-\x1f\x7f\"'\\]+")
-DEPLOYABLE_ALLOWED = "an image reference with no whitespace, quotes or control characters, e.g. magneticio/sava:1.0.0"
+# The docker/OCI image reference grammar (distribution/reference): [registry[:port]/]path[:tag][@digest], at most 255
+# characters in the name. Nothing else reaches `podman run` or `docker run`: no option (`--privileged`), no shell text.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REGISTRY = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:]+\])(?::\d+)?"
+_IMAGE_NAME = re.compile(rf"(?:{_REGISTRY}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+_IMAGE_REFERENCE = re.compile(rf"({_IMAGE_NAME.pattern})(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
+                              r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,})?")
+DEPLOYABLE_ALLOWED = ("an image reference, [registry[:port]/]path[:tag][@digest], e.g. magneticio/sava:1.0.0 or "
+                      "localhost:5000/team/app@sha256:<hex>: path parts are lowercase letters and digits joined by '.', '_', '__' or '-'")
 
 
 def name_problem(text) -> str | None:
@@ -73,7 +85,8 @@ def strict_name_problem(text) -> str | None:
 
 
 def virtual_host_problem(text) -> str | None:
-    if isinstance(text, str) and len(text) <= 253 and _VIRTUAL_HOST.fullmatch(text):
+    match = _VIRTUAL_HOST.fullmatch(text) if isinstance(text, str) and len(text) <= 253 else None
+    if match and (match.group(1) is None or 1 <= int(match.group(1)) <= 65535):
         return None
     return VIRTUAL_HOST_ALLOWED
 
@@ -81,9 +94,19 @@ def virtual_host_problem(text) -> str | None:
 def external_address_problem(text: str) -> str | None:
     """A route to an address outside the fleet: `[host:port]`."""
     match = _EXTERNAL.fullmatch(text)
-    if match and 1 <= int(match.group(2)) <= 65535:
+    if match and 1 <= int(match.group(2)) <= 65535 and _canonical_host(match.group(1)):
         return None
     return EXTERNAL_ALLOWED
+
+
+def _canonical_host(host: str) -> bool:
+    """A host name, or an IPv4 address written as the dotted quad HAProxy reads it as."""
+    if not _NUMERIC_LABEL.fullmatch(host.rsplit(".", 1)[-1]):
+        return True
+    try:
+        return str(ipaddress.IPv4Address(host)) == host
+    except ValueError:
+        return False
 
 
 # algorithms that hash what an HTTP request carries: on a tcp port HAProxy falls back to roundrobin with a warning
@@ -216,7 +239,8 @@ def _condition_reading_problem(words: list[str]) -> str | None:
 
 
 def deployable_problem(text) -> str | None:
-    if isinstance(text, str) and _DEPLOYABLE.fullmatch(text):
+    match = _IMAGE_REFERENCE.fullmatch(text) if isinstance(text, str) else None
+    if match and len(match.group(1)) <= 255:
         return None
     return DEPLOYABLE_ALLOWED
 

@@ -105,3 +105,47 @@ def is_value_fetch(word: str) -> bool:
     """True when `word` starts with a sample fetch that gives a value (`%[path]`, `%[req.hdr(host),lower]`)."""
     name = criterion_fetch_name(word)
     return name in SAMPLE_FETCH_NAMES and name not in ACL_ONLY_NAMES
+
+
+# What a rewrite or a condition may not read, because its value reaches the upstream service (a rewritten path) or
+# the client (which route answers). Refused fetches give a fact of the load balancer itself, not of the request:
+# its host name, its environment, the path of its configuration file, and the TLS secrets of a connection. Fetches
+# that tell only what a client or the upstream service can see anyway (`dst`, `date`, `be_name`, `nbsrv`, `stopping`,
+# `proc`, ...) stay allowed.
+HOST_FACT_FETCHES = frozenset((
+    "env", "hostname", "last_rule_file",
+    "ssl_bc_session_key", "ssl_fc_session_key", "ssl_fc_client_early_traffic_secret", "ssl_fc_client_handshake_traffic_secret",
+    "ssl_fc_client_traffic_secret_0", "ssl_fc_early_exporter_secret", "ssl_fc_exporter_secret", "ssl_fc_server_handshake_traffic_secret",
+    "ssl_fc_server_traffic_secret_0",
+))
+# Converters of HAProxy 2.6 (configuration manual, section 7.3.1) that read a file of the load balancer (map, every
+# map_*, and jwt_verify's certificate path), run code loaded into it (lua.*), read its device databases (51d.single,
+# da-csv-conv), or set the variables drover's own routing and sticky cookies read (set-var, unset-var).
+HOST_READING_CONVERTERS = frozenset(("map", "jwt_verify", "51d.single", "da-csv-conv", "set-var", "unset-var"))
+HOST_READING_PREFIXES = ("map_", "lua.")
+# a fetch starts the expression and each converter follows a comma; inside arguments too, where a name that is
+# refused costs nothing and one that is missed would leak
+_EXPRESSION_NAME_RE = re.compile(r"(?:^|,)([A-Za-z0-9_.-]+)(?=[(,]|$)")
+
+
+def host_access(expression: str) -> str | None:
+    """The fetch or converter of a sample expression (`str(a),map(/etc/hostname,x)`) that would read the load
+    balancer's files or facts, or None."""
+    for match in _EXPRESSION_NAME_RE.finditer(expression):
+        name = match.group(1).lower()
+        if name in HOST_FACT_FETCHES or name in HOST_READING_CONVERTERS or name.startswith(HOST_READING_PREFIXES):
+            return match.group(1)
+    return None
+
+
+def acl_host_access(words: list[str]) -> str | None:
+    """What in one ACL, as its words (`<criterion> [flags] [patterns]`), would read the load balancer's files or facts:
+    its criterion's fetch or converter, or `-f <pattern file>` before `--`; None when nothing does."""
+    if words and host_access(words[0]):
+        return host_access(words[0])
+    for word in words[1:]:
+        if word == "--":
+            break
+        if word == "-f":
+            return "-f"
+    return None
