@@ -18,6 +18,7 @@ is allowed. VAMP runtime-only fields (dialects, arguments, network) are ignored 
 from __future__ import annotations
 
 import os
+import stat
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DslError, DslIssue, Origin
 from ansible_collections.drover.fleet.plugins.module_utils.routing.targets import bind_blueprint, bind_standalone_gateway
@@ -107,13 +108,28 @@ def load_paths(paths: list[str]) -> ArtifactSet:
         return _load_files(ctx, artifacts, yaml_files(paths, ctx))
 
 
+def read_paths(paths: list[str]) -> tuple[ArtifactSet, DslError | None]:
+    """load_paths, with the DslError returned beside the artifacts read so far instead of raised: what read cleanly
+    can still be checked further (dsl/clean_subset.py)."""
+    ctx = ReadContext()
+    artifacts = ArtifactSet()
+    with paused_gc():
+        try:
+            return _load_files(ctx, artifacts, yaml_files(paths, ctx)), None
+        except DslError as exc:
+            artifacts.warnings = list(exc.warnings)
+            return artifacts, exc
+
+
 def _load_files(ctx: ReadContext, artifacts: ArtifactSet, files: list[str]) -> ArtifactSet:
     for path in files:
         ctx.file = path
         try:
             # bytes: the loader decodes them and names the line and column of a byte that is not UTF-8
-            with open(path, "rb") as handle:
-                text = handle.read()
+            text = _regular_file_bytes(path)
+        except NotARegularFile as exc:
+            ctx.error(Origin(path), f"not a regular file: it is {exc.what}", "FileError", path, "a YAML file or a directory of them")
+            continue
         except OSError as exc:
             ctx.error(Origin(path), f"cannot read the file: {exc}", "FileError")
             continue
@@ -133,14 +149,42 @@ def yaml_files(paths: list[str], ctx: ReadContext) -> list[str]:
                 subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))
                 found.extend(os.path.join(directory, name) for name in names if name.endswith(YAML_SUFFIXES) and not name.startswith("."))
             files.extend(sorted(found))
-        elif os.path.isfile(path):
-            files.append(path)
+        elif os.path.lexists(path):
+            files.append(path)  # a named pipe or a device too: reading it says what it is
         else:
             ctx.error(Origin(path), "no such file or directory", "FileError", path, "a YAML file or a directory of them")
     unique = {}
     for path in files:
         unique.setdefault(os.path.realpath(path), path)
     return list(unique.values())
+
+
+class NotARegularFile(OSError):
+    """A path that names something else than a regular file: `what` it is ("a named pipe")."""
+
+    def __init__(self, what: str):
+        super().__init__(f"not a regular file: it is {what}")
+        self.what = what
+
+
+_SPECIAL_FILES = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                  (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def _regular_file_bytes(path: str) -> bytes:
+    """The bytes of a regular file; NotARegularFile for anything else. Opened without blocking, and checked again
+    once open: a named pipe with a YAML name would otherwise wait forever for a writer."""
+    _refuse_special(os.stat(path).st_mode)
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        _refuse_special(os.fstat(descriptor).st_mode)
+        return handle.read()
+
+
+def _refuse_special(mode: int) -> None:
+    what = next((what for test, what in _SPECIAL_FILES if test(mode)), None)
+    if what:
+        raise NotARegularFile(what)
 
 
 def detect_kind(ctx: ReadContext, mapping: dict, origin: Origin) -> str | None:

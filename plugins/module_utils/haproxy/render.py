@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import traceback
 from dataclasses import dataclass, field
 
 from ansible_collections.drover.fleet.plugins.module_utils.conditions.api import ConditionError, compile_condition
@@ -38,6 +39,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import (
 
 try:
     import jinja2
+    import jinja2.sandbox
 except ImportError:  # pragma: no cover - reported when rendering
     jinja2 = None
 
@@ -155,6 +157,8 @@ def validate_options(options: RenderOptions) -> None:
         value = getattr(options, name)
         if value is not None:
             _check_option(name, value, _BIND, "address:port, e.g. 127.0.0.1:8404")
+            if not 1 <= int(value.rpartition(":")[2]) <= 65535:
+                raise DroverError(f"RenderOptions.{name}: {value!r} is not allowed; the port must be from 1 to 65535")
     if options.dynamic_cookie_key is not None:
         _check_option("dynamic_cookie_key", options.dynamic_cookie_key, _COOKIE_KEY, "8 to 128 letters, digits or _.:+/=-")
     if options.retry_on is not None:
@@ -698,6 +702,29 @@ def stats_lines(options: RenderOptions) -> list[str]:
     ]
 
 
+def _refuse_shared_ports(frontends: list[FrontendPlan], options: RenderOptions, serves_virtual_hosts: bool) -> None:
+    """A shared listener (virtual hosts, stats) on an address a gateway listens on: HAProxy accepts two `bind`s of one
+    address (SO_REUSEPORT, `haproxy -c` says valid) and the kernel splits the connections between them at random."""
+    listeners = [(f"gateway {f.label}", f"{options.bind_address}:{f.port}") for f in frontends]
+    for name, wanted in (("virtual_hosts_bind", serves_virtual_hosts), ("stats_bind", True)):
+        value = getattr(options, name)
+        if not value or not wanted:
+            continue
+        for owner, address in listeners:
+            if _same_listener(value, address):
+                raise DroverError(f"RenderOptions.{name}: {value} is also where {owner} listens ({address}); HAProxy would split "
+                                  f"the connections between the two at random: choose another port")
+        listeners.append((f"RenderOptions.{name}", value))
+
+
+def _same_listener(first: str, second: str) -> bool:
+    """Whether two `address:port` listeners overlap: the same port, and the same address or a wildcard."""
+    (host_a, _sep, port_a), (host_b, _sep2, port_b) = first.rpartition(":"), second.rpartition(":")
+    wildcard = ("", "*", "0.0.0.0", "::")
+    host_a, host_b = host_a.strip("[]"), host_b.strip("[]")
+    return int(port_a) == int(port_b) and (host_a == host_b or host_a in wildcard or host_b in wildcard)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Template
 
@@ -705,28 +732,53 @@ _TEMPLATES: dict = {}
 
 
 def _template(path: str | None):
-    """The compiled template, cached per path and modification time (compiled once per process)."""
+    """The compiled template, cached per path and modification time (compiled once per process). Templates run in
+    Jinja2's sandbox: a template given with --template or template_path is code, and may not reach Python's internals
+    (`''.__class__...`, `cycler.__init__.__globals__.os`), read files or include other templates."""
     if jinja2 is None:
         raise DroverError("rendering haproxy.cfg needs the Python package Jinja2 (pip install Jinja2)")
     path = os.path.abspath(path or DEFAULT_TEMPLATE)
     try:
         mtime = os.stat(path).st_mtime_ns
+        cached = _TEMPLATES.get(path)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        with open(path, encoding="utf-8") as handle:
+            source = handle.read()
     except OSError as exc:
         raise DroverError(f"template {path}: {exc.strerror}") from None
-    cached = _TEMPLATES.get(path)
-    if cached is not None and cached[0] == mtime:
-        return cached[1]
-    with open(path, encoding="utf-8") as handle:
-        source = handle.read()
-    environment = jinja2.Environment(
+    except UnicodeDecodeError as exc:
+        raise DroverError(f"template {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
+    environment = jinja2.sandbox.SandboxedEnvironment(
         autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+        loader=jinja2.FunctionLoader(_no_other_templates),
     )
     try:
         template = environment.from_string(source)
     except jinja2.TemplateError as exc:
-        raise DroverError(f"template {path}: {exc}") from None
+        where = f", line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+        raise DroverError(f"template {path}{where}: {_one_line(exc)}") from None
     _TEMPLATES[path] = (mtime, template)
     return template
+
+
+def _no_other_templates(name: str):
+    raise jinja2.TemplateNotFound(name, f"{name!r}: a template is one file; include, import and extends are not available")
+
+
+def _render_template(path: str | None, **context) -> str:
+    """The template filled in; DroverError, with the template's line, for whatever goes wrong inside it."""
+    template = _template(path)
+    try:
+        return template.render(**context)
+    except Exception as exc:  # a user's template can fail in any way Jinja2 or Python can (1/0, an undefined name)
+        lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__) if frame.filename == "<template>"]
+        where = f", line {lines[-1]}" if lines else ""
+        raise DroverError(f"template {os.path.abspath(path or DEFAULT_TEMPLATE)}{where}: {_one_line(exc)}") from None
+
+
+def _one_line(exc: Exception) -> str:
+    return f"{' '.join(str(exc).split())} ({type(exc).__name__})"
 
 
 def map_files(frontends: list[FrontendPlan], options: RenderOptions | None = None) -> dict[str, str]:
@@ -786,6 +838,7 @@ def render(artifacts: ArtifactSet, options: RenderOptions | None = None, instanc
     vhost_lines = virtual_hosts_frontend(frontends, options, compiler)
     if vhost_lines is not None:
         frontend_sections.append({"name": "drover_virtual_hosts", "comment": "virtual hosts of all http gateways", "lines": vhost_lines})
+    _refuse_shared_ports(frontends, options, vhost_lines is not None)
     if options.stats_bind:
         frontend_sections.append({"name": "drover_stats", "comment": "stats page and Prometheus metrics", "lines": stats_lines(options)})
     if compiler.issues:
@@ -799,7 +852,8 @@ def render(artifacts: ArtifactSet, options: RenderOptions | None = None, instanc
     for mode in modes:
         backend_sections.append({"name": UNROUTED_BACKEND[mode], "comment": "no route: HTTP 503 or a closed connection", "lines": [f"mode {mode}"]})
     patterns = map_files(frontends, options)
-    config = _template(options.template_path).render(
+    config = _render_template(
+        options.template_path,
         global_lines=_global_lines(options),
         defaults_lines=_defaults_lines(options),
         pattern_files=pattern_file_lines(patterns),

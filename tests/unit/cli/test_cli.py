@@ -115,7 +115,7 @@ def test_explain_says_conditions_weights_and_stickiness():
 def test_explain_json():
     result = run("explain", "--format", "json", EXAMPLE)
     data = json.loads(result.output)
-    weights = {entry["percent"] for entry in data[0]["weights"]}
+    weights = {entry["percent"] for entry in data["gateways"][0]["weights"]}
     assert weights == {90.0, 10.0}
 
 
