@@ -45,6 +45,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import (
     Service,
     Sla,
 )
+from ansible_collections.drover.fleet.plugins.module_utils.routing.targets import cluster_gateway
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.text_rules import (
     TCP_BALANCE_ALLOWED, balance_needs_http, balance_problem, rewrite_problem, virtual_host_problem)
 
@@ -524,7 +525,7 @@ class _Planner:
         return clusters.get(name)
 
     def cluster_node(self, route: Route, label: str, percent: float, blueprint: Blueprint, cluster: Cluster, port_name: str | None) -> _Node | None:
-        gateway = self._cluster_gateway(cluster, port_name)
+        gateway = cluster_gateway(cluster, port_name)
         node = _Node(route, label, percent, gateway=gateway)
         routes = list(gateway.routes) if gateway is not None else []
         services = {}
@@ -566,14 +567,6 @@ class _Planner:
             node.inner = []
             node.label = f"{label} > {only.label}" if only.label else label
         return node
-
-    @staticmethod
-    def _cluster_gateway(cluster: Cluster, port_name: str | None) -> Gateway | None:
-        for gateway in cluster.gateways:
-            if gateway.port.name == port_name:
-                return gateway
-        unnamed = [g for g in cluster.gateways if not g.port.name]
-        return unnamed[0] if len(cluster.gateways) == 1 and unnamed else None
 
     # -- backends -------------------------------------------------------------------------------------------------------
 
