@@ -13,9 +13,8 @@ import pytest
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import apply_config, load_state
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import ADMIN_CMAINT
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.slot_changes import InstancesNotHealthyError
-from ansible_collections.drover.fleet.tests.support.haproxy_instance import LoopbackBackend, run_playbook, start_env, stop_env
+from ansible_collections.drover.fleet.tests.support.haproxy_instance import Load, LoopbackBackend, run_playbook, start_env, stop_env
 from ansible_collections.drover.fleet.tests.support.helpers import free_port, wait_for
-from ansible_collections.drover.fleet.tests.unit.test_runtime_fill_slot import Load
 
 pytestmark = pytest.mark.haproxy
 

@@ -85,6 +85,33 @@ class LoopbackBackend:
             self._server.server_close()
 
 
+class Load(threading.Thread):
+    """New visitors, one request after another: which backend answered each (None when HAProxy answered itself)."""
+
+    def __init__(self, port: int):
+        super().__init__(daemon=True)
+        self.port = port
+        self.answers: list = []
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            try:
+                connection.request("GET", "/")
+                response = connection.getresponse()
+                response.read()
+                self.answers.append(response.headers.get("X-Backend-Id"))
+            except OSError as exc:
+                self.answers.append(exc)
+            finally:
+                connection.close()
+
+    def stop(self):
+        self.done.set()
+        self.join(10)
+
+
 def render_config(directory: Path, frontend_port: int, servers: dict, extra: str = "", weight: int = 10) -> str:
     """A small production-like haproxy.cfg: admin socket, server-state-file, default-path config, a weight map."""
     lines = "\n".join(

@@ -981,4 +981,3 @@ def _plan_only(path: str, new_text: str, maps: dict, options: ReloadOptions, sta
     result.reload_method = manager if will_reload else None
     result.changed = bool(result.config_changed or changed_maps or result.runtime_map_updates or will_reload)
     return result
-

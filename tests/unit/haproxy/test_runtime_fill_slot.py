@@ -4,14 +4,13 @@ health check passes, while clients keep sending requests; a check that never pas
 
 from __future__ import annotations
 
-import http.client
 import threading
 import time
 
 import pytest
 
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import SlotNotHealthyError
-from ansible_collections.drover.fleet.tests.support.haproxy_instance import LoopbackBackend, start_env, stop_env
+from ansible_collections.drover.fleet.tests.support.haproxy_instance import Load, LoopbackBackend, start_env, stop_env
 from ansible_collections.drover.fleet.tests.support.helpers import free_port, wait_for
 
 pytestmark = pytest.mark.haproxy
@@ -39,33 +38,6 @@ backend slots
         yield environment
     finally:
         stop_env(environment)
-
-
-class Load(threading.Thread):
-    """New visitors, one request after another: which backend answered each (None when HAProxy answered itself)."""
-
-    def __init__(self, port: int):
-        super().__init__(daemon=True)
-        self.port = port
-        self.answers: list = []
-        self.done = threading.Event()
-
-    def run(self):
-        while not self.done.is_set():
-            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-            try:
-                connection.request("GET", "/")
-                response = connection.getresponse()
-                response.read()
-                self.answers.append(response.headers.get("X-Backend-Id"))
-            except OSError as exc:
-                self.answers.append(exc)
-            finally:
-                connection.close()
-
-    def stop(self):
-        self.done.set()
-        self.join(10)
 
 
 def test_a_filled_slot_gets_no_request_before_its_health_check_passes(env):
