@@ -45,12 +45,13 @@ from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import (
     Service,
     Sla,
 )
-from ansible_collections.drover.fleet.plugins.module_utils.routing.targets import cluster_gateway
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.quantities import PERCENT_UNITS
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.text_rules import (
     TCP_BALANCE_ALLOWED, balance_needs_http, balance_problem, rewrite_problem, virtual_host_problem)
 
-# A weighted pick draws rand(PICK_RANGE): weights and strengths have a precision of 100 / PICK_RANGE percent.
-PICK_RANGE = 10000
+# A weighted pick draws rand(PICK_RANGE): weights and strengths have a precision of 100 / PICK_RANGE percent (0.01%),
+# which the reader enforces.
+PICK_RANGE = PERCENT_UNITS
 DEFAULT_SLOTS = 8
 STICKY_ROUTE = "route"
 STICKY_INSTANCE = "instance"
@@ -525,7 +526,7 @@ class _Planner:
         return clusters.get(name)
 
     def cluster_node(self, route: Route, label: str, percent: float, blueprint: Blueprint, cluster: Cluster, port_name: str | None) -> _Node | None:
-        gateway = cluster_gateway(cluster, port_name)
+        gateway = self._cluster_gateway(cluster, port_name)
         node = _Node(route, label, percent, gateway=gateway)
         routes = list(gateway.routes) if gateway is not None else []
         services = {}
@@ -567,6 +568,14 @@ class _Planner:
             node.inner = []
             node.label = f"{label} > {only.label}" if only.label else label
         return node
+
+    @staticmethod
+    def _cluster_gateway(cluster: Cluster, port_name: str | None) -> Gateway | None:
+        for gateway in cluster.gateways:
+            if gateway.port.name == port_name:
+                return gateway
+        unnamed = [g for g in cluster.gateways if not g.port.name]
+        return unnamed[0] if len(cluster.gateways) == 1 and unnamed else None
 
     # -- backends -------------------------------------------------------------------------------------------------------
 
@@ -729,6 +738,13 @@ class _Flattener:
         weighted = WeightedMap(name=name, result_var=f"txn.{self.plan.tag}_to{suffix}")
         for (target, route, percent, label), share in zip(entries, units):
             effective = percent * 100.0 / total if total > 0 else 0.0
+            if effective > 0 and share == 0:
+                # more routes with a share than units (10,001 services), or a share rounded below one unit (an unset
+                # weight's part of a small rest, a small weight of a small weight): the draw would never pick it
+                self.planner.issues.error(self.plan.origin, f"route {route} would get no traffic: its share of the weighted draw is below "
+                                          f"its {100 / PICK_RANGE:g}% resolution", "GatewayRouteWeightError", f"{effective:.6g}%",
+                                          f"a share of at least {100 / PICK_RANGE:g}% for each route with a weight above 0, so at most "
+                                          f"{PICK_RANGE:,} such routes in a gateway")
             weighted.entries.append(WeightedEntry(target=target, route=route, percent=round(effective, 4), units=share, label=label))
         return weighted
 

@@ -364,3 +364,17 @@ def test_a_balance_that_hashes_http_data_needs_an_http_frontend(outer, inner, re
     # a one-service cluster's route is merged into the route that reaches it: the error stands at the tcp port's route
     assert (issue.code, issue.origin.path, issue.origin.line) == ("BalancePortTypeError", "gateways.9060/http.routes[c/web].balance", 9)
     assert "uri, url_param and hdr need an http port" in issue.allowed
+
+
+def test_every_route_with_a_share_gets_a_unit_of_the_weighted_draw():
+    """10,000 routes share the draw's 10,000 units. A 10,001st, or an unset weight's part of a 0.01% rest, would get no
+    unit (no traffic) while its share showed as 0.01% and the shares totalled 100.01%: the plan refuses them."""
+    [frontend] = plan(standalone(external_gateway(range(1, PICK_RANGE + 1))))
+    assert {entry.units for entry in frontend.weighted.entries} == {1}
+    assert sum(entry.percent for entry in frontend.weighted.entries) == pytest.approx(100)
+    for ports, weights, starved in ((range(1, PICK_RANGE + 2), None, PICK_RANGE + 1), ((1, 2, 3), (99.99, None, None), 3)):
+        with pytest.raises(DslError) as caught:
+            plan(standalone(external_gateway(ports, weights)))
+        [issue] = caught.value.issues
+        assert issue.code == "GatewayRouteWeightError" and issue.origin.file == "edge.yml"
+        assert issue.message.startswith(f"route [127.0.0.1:{starved}] would get no traffic")
