@@ -22,7 +22,7 @@ mount -t tmpfs -o mode=1777,nosuid,nodev,size=64m shm /dev/shm
 for file in hosts hostname resolv.conf; do
     mount --bind "$host_dir/etc/$file" "/etc/$file"
 done
-for dir in /etc/haproxy /etc/containers /var/lib/containers /var/lib/haproxy; do
+for dir in /etc/haproxy /etc/keepalived /etc/containers /var/lib/containers /var/lib/haproxy; do
     # The machine may not have the mount point yet (a fresh machine has no /var/lib/containers).
     mkdir -p "$dir"
     mount --bind "$host_dir$dir" "$dir"

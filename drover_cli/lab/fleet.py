@@ -1,16 +1,19 @@
 """The lab: a fleet of VM-like hosts on this Linux machine, for the demo and the integration tests.
 
 Public API:
-    lab_up(hosts, state_dir, *, subnet=None, bridge=None, images=True) -> LabState
+    lab_up(hosts, state_dir, *, load_balancers=1, vip=None, subnet=None, bridge=None, images=True) -> LabState
     lab_down(state_dir, *, bridge=None) -> None
     lab_status(state_dir) -> list[dict]
+    vip_holders(state) -> list[str]
     load_lab(state_dir) -> LabState | None
 
 Each host (`lb1`, `app1`, ...) has its own network namespace with an address on a private /24 bridged to the
 controller (.1), its own hostname, mount namespace (/etc/haproxy, /etc/containers, /var/lib/containers,
 /var/lib/haproxy, a tmpfs /run), an sshd on port 22 and a rootful podman holding the demo service image. State lives
 in one directory (default `<repo>/.lab`, or $DROVER_LAB_DIR): `lab.json`, `inventory.ini`, `ssh_config`, the lab's
-ssh key and one folder per host. See docs/lab.md.
+ssh key and one folder per host. With two or more load balancers the lab reserves a virtual IP (.250) for them: the
+inventory hands it to the drover.fleet.keepalived role, and `lab_status` tells which load balancer holds it.
+See docs/lab.md.
 """
 
 from __future__ import annotations
@@ -31,14 +34,15 @@ from drover_cli.lab.host import (
     write_host_files,
 )
 from drover_cli.lab.network import (
-    OWNER_PREFIX, LabError, LabNetwork, bridge_alias, ensure_bridge, ensure_host_link, ensure_rules, lab_netns_names,
-    links, owner_alias, remove_bridge, remove_rules, remove_stray_veths, run,
+    OWNER_PREFIX, LabError, LabNetwork, bridge_alias, ensure_bridge, ensure_host_link, ensure_rules, host_addresses,
+    lab_netns_names, links, owner_alias, remove_bridge, remove_rules, remove_stray_veths, run,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SUBNET = "10.199.77.0/24"
 DEFAULT_BRIDGE = "drover0"
 DEFAULT_HOSTS = 5
+DEFAULT_LOAD_BALANCERS = 1
 ZONES = ("zone-a", "zone-b", "zone-c")
 LOAD_BALANCER_GROUP = "loadbalancers"
 APP_GROUP = "apps"
@@ -61,6 +65,8 @@ class LabState:
     network: LabNetwork
     hosts: list[LabHost]
     timings: dict[str, float] = field(default_factory=dict)
+    # The load balancers' virtual IP (keepalived), or None when the lab has none.
+    vip: str | None = None
 
     @property
     def subnet(self) -> str:
@@ -104,7 +110,7 @@ class LabState:
         return [host for host in self.hosts if host.group == group]
 
     def to_json(self) -> str:
-        return json.dumps({"format": STATE_FORMAT, "subnet": self.subnet, "bridge": self.bridge,
+        return json.dumps({"format": STATE_FORMAT, "subnet": self.subnet, "bridge": self.bridge, "vip": self.vip,
                            "hosts": [host.as_dict() for host in self.hosts]}, indent=2) + "\n"
 
 
@@ -128,14 +134,18 @@ def load_lab(state_dir: Path | str | None = None) -> LabState | None:
     network = LabNetwork(data["subnet"], data["bridge"])
     hosts = [LabHost(name=h["name"], group=h["group"], zone=h["zone"], index=h["index"], address=h["address"],
                      netns=h["netns"], dir=_hosts_dir(state_dir) / h["name"]) for h in data["hosts"]]
-    return LabState(state_dir=state_dir, network=network, hosts=hosts)
+    return LabState(state_dir=state_dir, network=network, hosts=hosts, vip=data.get("vip"))
 
 
-def plan_hosts(count: int, network: LabNetwork, state_dir: Path) -> list[LabHost]:
-    """lb1 plus app1..app<count-1>; zones go round robin within each group, so apps start at zone-a."""
+def plan_hosts(count: int, network: LabNetwork, state_dir: Path, load_balancers: int = DEFAULT_LOAD_BALANCERS) -> list[LabHost]:
+    """lb1..lb<load_balancers>, then app1..app<count-load_balancers>: `count` is the total. Zones go round robin
+    within each group, so both groups start at zone-a."""
     if not 1 <= count <= 200:
         raise LabError(f"--hosts must be between 1 and 200, not {count}")
-    names = [("lb1", LOAD_BALANCER_GROUP, 0)] + [(f"app{n}", APP_GROUP, n - 1) for n in range(1, count)]
+    if not 1 <= load_balancers <= count:
+        raise LabError(f"--load-balancers must be between 1 and --hosts ({count}), not {load_balancers}")
+    names = [(f"lb{n}", LOAD_BALANCER_GROUP, n - 1) for n in range(1, load_balancers + 1)]
+    names += [(f"app{n}", APP_GROUP, n - 1) for n in range(1, count - load_balancers + 1)]
     return [LabHost(name=name, group=group, zone=ZONES[position % len(ZONES)], index=index,
                     address=network.host_address(index), netns=network.netns_name(name), dir=_hosts_dir(state_dir) / name)
             for index, (name, group, position) in enumerate(names)]
@@ -176,10 +186,16 @@ class _Stopwatch:
         self.mark = now
 
 
-def lab_up(hosts: int = DEFAULT_HOSTS, state_dir: Path | str | None = None, *, subnet: str | None = None,
-           bridge: str | None = None, images: bool = True, versions: tuple[str, ...] = DEMO_VERSIONS) -> LabState:
-    """Brings the lab to `hosts` running hosts and returns it. Idempotent: running hosts are checked, not rebuilt;
-    missing or broken ones (a half-built earlier lab) are rebuilt; surplus ones are removed.
+def lab_up(hosts: int = DEFAULT_HOSTS, state_dir: Path | str | None = None, *, load_balancers: int = DEFAULT_LOAD_BALANCERS,
+           vip: bool | None = None, subnet: str | None = None, bridge: str | None = None, images: bool = True,
+           versions: tuple[str, ...] = DEMO_VERSIONS) -> LabState:
+    """Brings the lab to `hosts` running hosts, `load_balancers` of them load balancers, and returns it. Idempotent:
+    running hosts are checked, not rebuilt; missing or broken ones (a half-built earlier lab) are rebuilt; surplus
+    ones are removed.
+
+    `vip` reserves the load balancers' virtual IP (.250 of the subnet) in the state and the inventory; by default
+    the lab has one when it has two or more load balancers. Nothing holds it until keepalived runs
+    (playbooks/keepalived.yml).
 
     `subnet` and `bridge` default to the existing lab's, else to 10.199.77.0/24 and `drover0`; changing them
     rebuilds the lab. `images` imports the demo image versions into every host.
@@ -195,11 +211,14 @@ def lab_up(hosts: int = DEFAULT_HOSTS, state_dir: Path | str | None = None, *, s
         if previous and previous.network != network:
             _down_locked(state_dir, previous.network if _owns(state_dir, previous.network) else None)
             previous = None
-        state = LabState(state_dir=state_dir, network=network, hosts=plan_hosts(hosts, network, state_dir), timings=timings)
+        planned = plan_hosts(hosts, network, state_dir, load_balancers)
+        with_vip = load_balancers >= 2 if vip is None else vip
+        state = LabState(state_dir=state_dir, network=network, hosts=planned, timings=timings,
+                         vip=network.vip_address if with_vip else None)
         # The bridge's alias names its owner; it exists before anything else, so `down` finds a lab that failed half
         # way even without its record. The record comes next, before any host.
         ensure_bridge(network, owner=str(state_dir))
-        _write_atomic(_state_file(state_dir), LabState(state_dir, network, _union(previous, state)).to_json())
+        _write_atomic(_state_file(state_dir), LabState(state_dir, network, _union(previous, state), vip=state.vip).to_json())
         _ensure_lab_key(state)
         ensure_rules(network)
         watch.lap("network")
@@ -295,8 +314,12 @@ def render_inventory(state: LabState) -> str:
     lines += [f"[{FLEET_GROUP}:children]", LOAD_BALANCER_GROUP, APP_GROUP, "",
               f"[{FLEET_GROUP}:vars]",
               "# Every new lab generates new host keys.",
-              "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'", ""]
-    return "\n".join(lines)
+              "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'"]
+    if state.vip:
+        # Where clients reach the load balancers, and drover.fleet.keepalived's settings for the pair on eth0.
+        lines += [f"drover_lb_vip={state.vip}", "",
+                  f"[{LOAD_BALANCER_GROUP}:vars]", f"keepalived_vip={state.vip}", "keepalived_interface=eth0"]
+    return "\n".join(lines + [""])
 
 
 def render_ssh_config(state: LabState) -> str:
@@ -397,12 +420,22 @@ def _unrecorded_host(state_dir: Path, name: str, netns: str) -> LabHost:
     return LabHost(name=name, group="", zone="", index=-1, address="", netns=netns, dir=_hosts_dir(state_dir) / name)
 
 
+def vip_holders(state: LabState) -> list[str]:
+    """The load balancers that have the lab's virtual IP on their eth0: one normally, none before keepalived runs or
+    while every HAProxy is down, two in a split brain."""
+    if not state.vip:
+        return []
+    return [host.name for host in state.group(LOAD_BALANCER_GROUP) if state.vip in host_addresses(host.netns)]
+
+
 def lab_status(state_dir: Path | str | None = None) -> list[dict]:
     """One dict per host: name, address, group, zone, sshd (accepts connections), podman (answers), containers
-    (running, or None when podman does not answer). Empty when there is no lab."""
+    (running, or None when podman does not answer), vip (whether it holds the lab's virtual IP; None for an app host
+    or a lab without one). Empty when there is no lab."""
     state = load_lab(state_dir)
     if state is None:
         return []
+    holders = vip_holders(state)
 
     def one(host: LabHost) -> dict:
         running = sshd_pid(host) is not None and port_open(host.address)
@@ -415,7 +448,8 @@ def lab_status(state_dir: Path | str | None = None) -> list[dict]:
             if result is not None and result.returncode == 0:
                 podman_ok, containers = True, len(result.stdout.split())
         return {"name": host.name, "address": host.address, "group": host.group, "zone": host.zone,
-                "sshd": running, "podman": podman_ok, "containers": containers}
+                "sshd": running, "podman": podman_ok, "containers": containers,
+                "vip": host.name in holders if state.vip and host.group == LOAD_BALANCER_GROUP else None}
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(one, state.hosts))

@@ -72,7 +72,7 @@ def write_host_files(host: LabHost, authorized_keys: Path, hosts_file: str) -> b
     Returns True when the sshd config changed, so a running sshd must be restarted. /etc/hosts is rewritten in place:
     it is bind-mounted by inode, so a running host sees the new content at once.
     """
-    for sub in ("etc/haproxy", "etc/containers", "var/lib/containers", "var/lib/haproxy"):
+    for sub in ("etc/haproxy", "etc/keepalived", "etc/containers", "var/lib/containers", "var/lib/haproxy"):
         (host.dir / sub).mkdir(parents=True, exist_ok=True)
     _seed_from_machine(host)
     _write_in_place(host.dir / "etc" / "hosts", hosts_file)

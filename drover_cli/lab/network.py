@@ -63,6 +63,11 @@ class LabNetwork:
             raise LabError(f"the lab holds at most 200 hosts, not {index + 1}")
         return str(ipaddress.IPv4Network(self.subnet).network_address + 10 + index)
 
+    @property
+    def vip_address(self) -> str:
+        """The load balancers' virtual IP (.250): past the last host address (.209), so no host ever takes it."""
+        return str(ipaddress.IPv4Network(self.subnet).network_address + 250)
+
     def netns_name(self, host: str) -> str:
         return f"{self.bridge}-{host}"
 
@@ -178,11 +183,16 @@ def host_link_ok(network: LabNetwork, netns: str, index: int, address: str, mach
         return False
     if "UP" not in veth.get("flags", []):
         return False
-    result = run(["ip", "-n", netns, "-j", "addr", "show", "dev", "eth0"], check=False)
+    return address in host_addresses(netns)
+
+
+def host_addresses(netns: str) -> set[str]:
+    """The IPv4 addresses on the host's eth0 (its own, and the VIP while it holds it); empty when it has none."""
+    result = run(["ip", "-n", netns, "-4", "-j", "addr", "show", "dev", "eth0"], check=False)
     if result.returncode != 0:
-        return False
+        return set()
     entries = json.loads(result.stdout or "[]")
-    return any(info.get("local") == address for entry in entries for info in entry.get("addr_info", []))
+    return {info["local"] for entry in entries for info in entry.get("addr_info", []) if "local" in info}
 
 
 def remove_host_link(network: LabNetwork, netns: str, index: int | None) -> None:

@@ -57,6 +57,12 @@ def process_gone(pid: int) -> bool:
 
 def haproxy_pid(pid_file: str) -> int | None:
     """The pid in `pid_file` when it is a live haproxy process; None for a missing or stale pid file."""
+    return pid_from_file(pid_file, "haproxy")
+
+
+def pid_from_file(pid_file: str, name: str) -> int | None:
+    """The pid in `pid_file` when it is a live process called `name` (a pid file outlives its process, and lab hosts
+    share one pid namespace); None for a missing or stale pid file."""
     try:
         with open(pid_file, "r", encoding="ascii") as handle:
             text = handle.readline().strip()
@@ -66,11 +72,11 @@ def haproxy_pid(pid_file: str) -> int | None:
         return None
     try:
         with open(f"/proc/{text}/comm", "r", encoding="ascii", errors="replace") as handle:
-            name = handle.read().strip()
+            command = handle.read().strip()
     except OSError:
         return None
     fields = _stat_fields(text)
-    return int(text) if name == "haproxy" and fields and fields[0] != "Z" else None
+    return int(text) if command == name and fields and fields[0] != "Z" else None
 
 
 def start_master_worker(config_path: str, master_socket: str, pid_file: str | None = None, log_file: str | None = None,
