@@ -18,7 +18,8 @@ from ansible_collections.drover.fleet.plugins.module_utils.dsl.clean_subset impo
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import ArtifactSet
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import read_paths
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_context import listing
-from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import explain, plan
+from ansible_collections.drover.fleet.plugins.module_utils.routing.explain import explain
+from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import plan
 
 from drover_cli.explain_text import describe_gateway
 from drover_cli.output import EXIT_INVALID, JsonUsageCommand, emit_json, fail, format_option, usage_error

@@ -98,7 +98,7 @@ def render_status(status: FleetStatus, all_slots: bool = False) -> str:
             ["GATEWAY", "ROUTE", "WEIGHT", "CONDITION", "STICKY", "UP", "SERVING", "SESS", "RATE/S", "RTIME", "5XX", "STATUS"],
             [[r.gateway_label, r.label, _weight(r), _conditions(r), r.sticky or "-",
               f"{r.servers_up}/{r.servers}" if r.backend else "-", r.servers_serving if r.backend else "-",
-              r.sessions, r.session_rate, milliseconds(r.response_time_ms), _dash(r.errors_5xx), r.status or "-"] for r in status.routes],
+              r.sessions, r.session_rate, milliseconds(r.response_time), _dash(r.errors_5xx), r.status or "-"] for r in status.routes],
             right=("WEIGHT", "UP", "SERVING", "SESS", "RATE/S", "RTIME", "5XX"),
         )
     else:
@@ -108,9 +108,9 @@ def render_status(status: FleetStatus, all_slots: bool = False) -> str:
     lines += ["", "SERVERS"]
     if shown:
         lines += table(
-            ["ROUTE", "SERVER", "ADDRESS", "STATE", "HEALTH", "WEIGHT", "SESS", "QUEUE", "RATE/S", "RTIME", "CHECK", "SINCE"],
-            [[s.backend_label, s.name, s.endpoint, s.state, s.health, s.weight, s.sessions, s.queue, s.session_rate,
-              milliseconds(s.response_time_ms), s.check or "-", duration(s.last_change_seconds)] for s in shown],
+            ["ROUTE", "SERVER", "ADDRESS", "STATE", "AVAILABILITY", "WEIGHT", "SESS", "QUEUE", "RATE/S", "RTIME", "CHECK", "SINCE"],
+            [[s.backend_label, s.server, s.endpoint, s.state, s.availability, s.weight, s.sessions, s.queue, s.session_rate,
+              milliseconds(s.response_time), s.check or "-", duration(s.last_change)] for s in shown],
             right=("WEIGHT", "SESS", "QUEUE", "RATE/S", "RTIME", "SINCE"),
         )
     else:

@@ -61,7 +61,7 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import explain
+from ansible_collections.drover.fleet.plugins.module_utils.routing.explain import explain
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.sources import load_source
 
 

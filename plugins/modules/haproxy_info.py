@@ -68,6 +68,7 @@ RETURN = r"""
 servers:
   description:
     - One entry per server, from C(show servers state) merged with the server's C(show stat) row.
+    - The same view of a server as C(drover status --format json) gives, where each server also has C(backend_label).
   returned: when V(servers) is gathered
   type: list
   elements: dict
@@ -117,9 +118,23 @@ servers:
       type: int
       sample: 0
     status:
-      description: The status C(show stat) prints, for example V(UP), V(DOWN), V(DRAIN), V(MAINT), V(no check).
+      description: The status C(show stat) prints, for example V(UP), V(UP 1/2), V(DOWN), V(DRAIN), V(MAINT), V(no check).
       type: str
       sample: UP
+    availability:
+      description:
+        - What RV(servers[].status) means for traffic, V(UP), V(DOWN), V(NOLB) or V(MAINT).
+        - The first word of the status, or, for V(DRAIN) and V(no check), the operational state (V(MAINT) in maintenance).
+      type: str
+      sample: UP
+    serving:
+      description: Whether the server takes new requests, it is V(UP), V(ready) and has a weight above 0.
+      type: bool
+      sample: true
+    empty:
+      description: Whether the server is a free slot, address C(0.0.0.0) port 0 in maintenance.
+      type: bool
+      sample: false
     sessions:
       description: Current sessions (C(scur)).
       type: int
@@ -140,6 +155,18 @@ servers:
       description: The last health check's status (C(check_status)), V(null) without checks.
       type: str
       sample: L7OK
+    check_code:
+      description: The HTTP status or code of the last health check (C(check_code)), V(null) when it has none.
+      type: int
+      sample: 200
+    check_duration:
+      description: How long the last health check took, in ms (C(check_duration)).
+      type: int
+      sample: 2
+    check_description:
+      description: HAProxy's words on the last health check (C(check_desc)).
+      type: str
+      sample: Layer7 check passed
     response_time:
       description: Average response time in ms over the last 1024 requests (C(rtime)).
       type: int
@@ -183,21 +210,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import MasterClient, RuntimeClient
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.server_view import read_server_views
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.module_args import ArgumentSpec, admin_socket_spec, master_socket_spec
 
 FACTS = ("servers", "info", "processes", "maps")
-# show stat columns worth having next to the servers state, under names people read.
-STAT_FIELDS = {
-    "status": "status",
-    "scur": "sessions",
-    "qcur": "queue",
-    "stot": "total_sessions",
-    "rate": "session_rate",
-    "check_status": "check_status",
-    "rtime": "response_time",
-    "lastchg": "last_change",
-    "hrsp_5xx": "http_5xx",
-}
 
 
 def argument_spec() -> ArgumentSpec:
@@ -224,15 +240,7 @@ class InfoManager:
         self.master = MasterClient(params["master_socket"], params["timeout"]) if params["master_socket"] else None
 
     def servers(self) -> list:
-        stats = {(row.get("pxname"), row.get("svname")): row for row in self.client.show_stat()}
-        merged = []
-        for server in self.client.show_servers_state(self.backend):
-            entry = server.as_dict()
-            row = stats.get((server.backend, server.name), {})
-            for column, name in STAT_FIELDS.items():
-                entry[name] = row.get(column)
-            merged.append(entry)
-        return merged
+        return [view.as_dict() for view in read_server_views(self.client, self.backend)]
 
     def processes(self) -> dict:
         if self.master is None:

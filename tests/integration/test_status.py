@@ -21,6 +21,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import ACL
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.process import stop_master_worker
 from ansible_collections.drover.fleet.tests.support.haproxy_harness import ECHO_SERVER, start_http_backends, write_files
+from ansible_collections.drover.fleet.tests.support.haproxy_instance import run_playbook
 from ansible_collections.drover.fleet.tests.support.helpers import wait_for
 from ansible_collections.drover.fleet.tests.integration.test_lab import free_lab_network, leftovers
 from ansible_collections.drover.fleet.tests.support.sava_haproxy import SAVA_SERVERS, V1, V11, render_sava, running_sava
@@ -48,7 +49,7 @@ def routes_of(data: dict) -> dict:
 
 
 def servers_of(data: dict) -> dict:
-    return {(server["backend_label"], server["name"]): server for server in data["servers"]}
+    return {(server["backend_label"], server["server"]): server for server in data["servers"]}
 
 
 # -- local: a real HAProxy on loopback -------------------------------------------------------------------------------
@@ -90,16 +91,37 @@ def test_json_shows_weights_states_and_health(sava):
     client.replace_map(strength.ref, [("0:1999", "")], kind=ACL)
     assert routes_of(status_json(*local_args(sava))[1])[V11]["conditions"][0]["strength"] == 20.0
     servers = servers_of(data)
-    assert (servers[(V1, "slot2")]["state"], servers[(V1, "slot2")]["health"], servers[(V1, "slot2")]["serving"]) == ("drain", "UP", False)
+    assert (servers[(V1, "slot2")]["state"], servers[(V1, "slot2")]["availability"], servers[(V1, "slot2")]["serving"]) == ("drain", "UP", False)
     assert routes[V1]["servers_serving"] == 1
 
     sava.backends.stop("v1a")
     sava.wait_operational(V1, "slot1", "DOWN")
     code, data = status_json(*local_args(sava))
-    assert servers_of(data)[(V1, "slot1")]["health"] == "DOWN"
+    assert servers_of(data)[(V1, "slot1")]["availability"] == "DOWN"
     # slot1 is DOWN, slot2 drains: 1.0.0 has no server taking requests
     assert code == 1 and data["exit_code"] == 1 and data["healthy"] is False
     assert data["problems"] == [f"gateway sava/{sava.port}: route {V1} (weight 50%) has no server that takes requests (1 of 2 UP)"]
+
+
+@pytest.mark.haproxy
+@HAVE_HAPROXY
+def test_haproxy_info_and_status_show_a_server_under_the_same_names(sava):
+    """One view of a server (haproxy/server_view.py): the haproxy_info module's servers are drover status's, less the
+    backend's label and the check summary that status adds."""
+    sava.runtime().set_state(sava.backend(V1), "slot2", "drain")
+    _code, data = status_json(*local_args(sava))
+    [info] = run_playbook([{"name": "info", "drover.fleet.haproxy_info": {"admin_socket": sava.admin_socket, "gather": ["servers"]}}])
+    from_status = {(server["backend"], server["server"]): server for server in data["servers"]}
+    from_info = {(server["backend"], server["server"]): server for server in info["servers"]}
+    assert from_info.keys() == from_status.keys()
+    stable = ("address", "port", "check_port", "weight", "initial_weight", "state", "operational_state", "health", "availability",
+              "serving", "empty")
+    for key, server in from_info.items():
+        assert set(from_status[key]) - set(server) == {"backend_label", "check"}
+        assert set(server) - set(from_status[key]) == set()
+        assert [server[name] for name in stable] == [from_status[key][name] for name in stable]
+    drained = from_info[(sava.backend(V1), "slot2")]
+    assert (drained["state"], drained["availability"], drained["health"], drained["serving"]) == ("drain", "UP", "enabled", False)
 
 
 @pytest.mark.haproxy
@@ -232,7 +254,7 @@ def remote_args(lb: LabBalancer) -> list:
 
 
 def all_up(data: dict) -> bool:
-    return all(server["health"] == "UP" for server in data["servers"] if not server["empty"])
+    return all(server["availability"] == "UP" for server in data["servers"] if not server["empty"])
 
 
 @pytest.mark.lab
@@ -311,7 +333,7 @@ def test_remote_with_ssh_and_key_host_keys_and_the_socat_fallback(balancer):
     finally:
         source.close()
     assert [(r.label, r.weight) for r in over_socat.routes] == [(r.label, r.weight) for r in over_python.routes]
-    assert [(s.name, s.endpoint, s.state) for s in over_socat.servers] == [(s.name, s.endpoint, s.state) for s in over_python.servers]
+    assert [(s.server, s.endpoint, s.state) for s in over_socat.servers] == [(s.server, s.endpoint, s.state) for s in over_python.servers]
 
     wrong = drover_status(*remote_args(balancer), "--socket", "/run/haproxy/none.sock")
     assert wrong.exit_code == 2 and "cannot reach the HAProxy socket /run/haproxy/none.sock" in wrong.output

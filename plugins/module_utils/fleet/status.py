@@ -5,15 +5,15 @@
 
 Pure: `build_status(RawStatus)` turns the admin socket's answers exactly as HAProxy wrote them (`show stat`,
 `show servers state`, `show map`, `show info`, the master's `show proc`) plus, when available, the live haproxy.cfg
-into a `FleetStatus`. Nothing here talks to a socket: fleet_status_source.py collects the answers, locally or through
+into a `FleetStatus`. Nothing here talks to a socket: status_source.py collects the answers, locally or through
 any other transport (the drover CLI's SSH one).
 
-- Gateways are the frontends, named by the renderer's `# gateway <label>` comments.
+- Gateways are the frontends, named by the renderer's `# gateway <label>` comments (routing/names.py).
 - Routes are the backends a gateway reaches. A route's weight is its share of the gateway's weighted pick as the
   RUNNING map says (runtime changes included), not as the blueprint or the map file says; the file's share is shown
   beside it when the file can be read, so a drift between the two is visible.
-- Servers are the slots of each backend: admin state (ready, drain, maint), health (UP, DOWN, NOLB, MAINT), weight,
-  sessions, rates, response time and the last check.
+- Servers are the slots of each backend, as haproxy/server_view.py joins them: admin state (ready, drain, maint),
+  availability (UP, DOWN, NOLB, MAINT), weight, sessions, rates, response time and the last check.
 
 A routed backend (weight above 0, or a condition leading to it) with no server that takes new requests is a
 problem, and so is a share of a gateway's requests that reaches no route at all (HTTP 503).
@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass, field
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_routing import (
-    UNROUTED_PREFIX,
     FrontendConfig,
     MapLookup,
     RoutingConfig,
@@ -36,7 +35,6 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_routing i
 )
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import (
     RuntimeApiError,
-    ServerState,
     parse_map_entries,
     parse_map_list,
     parse_map_text,
@@ -44,9 +42,10 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime impor
     parse_show_proc,
     parse_stat_csv,
 )
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.server_view import ServerView, int_or_none, server_views
+from ansible_collections.drover.fleet.plugins.module_utils.routing.names import is_unrouted, stage_token, weights_map_role
 from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import PICK_RANGE
 
-HEALTH_STATES = ("UP", "DOWN", "NOLB", "MAINT")
 UNROUTED_LABEL = "no route (503)"
 _MAP_KEY = re.compile(r"(\d+)(?::(\d+))?")
 
@@ -129,7 +128,7 @@ class RouteStatus:
     servers_serving: int
     sessions: int
     session_rate: int
-    response_time_ms: int | None
+    response_time: int | None
     errors_5xx: int | None
 
     @property
@@ -139,44 +138,10 @@ class RouteStatus:
 
 
 @dataclass
-class ServerStatus:
-    backend: str
-    backend_label: str
-    name: str
-    address: str
-    port: int | None
-    state: str
-    health: str
-    status: str
-    weight: int
-    initial_weight: int
-    sessions: int
-    queue: int
-    session_rate: int
-    response_time_ms: int | None
-    check_status: str
-    check_code: int | None
-    check_duration_ms: int | None
-    check_description: str
-    last_change_seconds: int | None
-    empty: bool
+class ServerStatus(ServerView):
+    """A server (haproxy/server_view.py) with the label of its backend: the route target the renderer's comment names."""
 
-    @property
-    def serving(self) -> bool:
-        """Takes new requests: healthy, ready and with a weight."""
-        return self.health == "UP" and self.state == "ready" and self.weight > 0
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.address}:{self.port}" if self.port is not None else self.address
-
-    @property
-    def check(self) -> str:
-        """`L7OK/200 2ms`, or the status alone."""
-        if not self.check_status:
-            return ""
-        text = self.check_status + (f"/{self.check_code}" if self.check_code is not None else "")
-        return text + (f" {self.check_duration_ms}ms" if self.check_duration_ms is not None else "")
+    backend_label: str = ""
 
 
 @dataclass
@@ -202,8 +167,7 @@ class FleetStatus:
             routes.append(item)
         servers = []
         for server in self.servers:
-            item = asdict(server)
-            item["serving"] = server.serving
+            item = server.as_dict()
             item["check"] = server.check
             servers.append(item)
         return {
@@ -231,14 +195,6 @@ def parse_info(text: str) -> dict:
         if sep:
             info[key.strip()] = value.strip()
     return info
-
-
-def _int(value) -> int | None:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
 
 
 def map_shares(entries: list, pick_range: int) -> tuple:
@@ -296,15 +252,13 @@ def _frontends_from_names(frontends: list, map_files: list) -> RoutingConfig:
     config = RoutingConfig()
     for name in frontends:
         frontend = FrontendConfig(name=name, label=name)
-        stem = name.replace(":", "_")
         for path in map_files:
-            base = os.path.basename(path)
-            if base == f"{stem}.map":
+            route = weights_map_role(name, path)
+            if route == 0:
                 frontend.lookups["pick"] = MapLookup("pick", path, PICK_RANGE, "")
-            match = re.fullmatch(re.escape(stem) + r"\.(\d+)s\.map", base)
-            if match:
-                var = f"stage{match.group(1)}"
-                frontend.lookups[var] = MapLookup(var, path, PICK_RANGE, "", stage=("pick", f"@{match.group(1)}"))
+            elif route is not None:
+                var = f"stage{route}"
+                frontend.lookups[var] = MapLookup(var, path, PICK_RANGE, "", stage=("pick", stage_token(route)))
         if "pick" in frontend.lookups:
             frontend.rules.append(UseBackend(target=None, pick="pick"))
         config.frontends.append(frontend)
@@ -398,13 +352,13 @@ class _Builder:
             if running is not None:
                 unrouted = uncovered
                 for target, share in self.expand(frontend, main, running).items():
-                    if target.startswith(UNROUTED_PREFIX):
+                    if is_unrouted(target):
                         unrouted += share
                     else:
                         route(target)["weight"] = round(share, 4)
             if from_file is not None:
                 for target, share in self.expand(frontend, main, from_file, files=True).items():
-                    if not target.startswith(UNROUTED_PREFIX):
+                    if not is_unrouted(target):
                         route(target)["file_weight"] = round(share, 4)
         elif len(mains) > 1:
             # the shared virtual-host frontend repeats several gateways' picks: their own frontends show those routes
@@ -447,7 +401,7 @@ class _Builder:
                 strength = None if strength is None or drawn is None else strength * min(drawn, pick_range) / pick_range
             strength = None if strength is None else round(strength, 4)
         if rule.target:
-            if rule.default and rule.target.startswith(UNROUTED_PREFIX):
+            if rule.default and is_unrouted(rule.target):
                 return
             entry = route(rule.target)
             entry["conditions"].append(ConditionStatus(condition, strength))
@@ -458,7 +412,7 @@ class _Builder:
             return
         shares = self.running_shares(lookup)[0] or {}
         for target, share in self.expand(frontend, lookup, shares).items():
-            if target.startswith(UNROUTED_PREFIX):
+            if is_unrouted(target):
                 continue
             entry = route(target)
             entry["conditions"].append(ConditionStatus(condition, strength, round(share, 4)))
@@ -469,10 +423,9 @@ class _Builder:
     def servers(self) -> list:
         labels = self.config.backends if self.config else {}
         result = []
-        for state in self.states:
-            row = self.rows.get((state.backend, state.name), {})
-            backend = labels.get(state.backend)
-            result.append(_server(state, row, backend.label if backend else state.backend))
+        for view in server_views(self.states, self.stat_rows):
+            backend = labels.get(view.backend)
+            result.append(ServerStatus(**vars(view), backend_label=backend.label if backend else view.backend))
         return result
 
     def build(self) -> FleetStatus:
@@ -527,8 +480,8 @@ class _Builder:
             gateway=frontend.name, gateway_label=frontend.label, backend=backend, label=config.label if config else backend,
             weight=weight, file_weight=values["file_weight"], conditions=values["conditions"], sticky=sticky,
             routed=bool((weight or 0) > 0 or values["rule"]), status=str(row.get("status") or ("unknown" if not row else "")),
-            servers=len(used), servers_up=sum(1 for s in used if s.health == "UP"), servers_serving=sum(1 for s in used if s.serving),
-            sessions=row.get("scur") or 0, session_rate=row.get("rate") or 0, response_time_ms=row.get("rtime"),
+            servers=len(used), servers_up=sum(1 for s in used if s.availability == "UP"), servers_serving=sum(1 for s in used if s.serving),
+            sessions=row.get("scur") or 0, session_rate=row.get("rate") or 0, response_time=row.get("rtime"),
             errors_5xx=row.get("hrsp_5xx"),
         )
 
@@ -538,14 +491,14 @@ class _Builder:
         order = {}
         for route in routes:
             order.setdefault(route.backend, len(order))
-        return sorted(servers, key=lambda s: (order.get(s.backend, len(order)), s.backend if s.backend not in order else "", _slot_key(s.name)))
+        return sorted(servers, key=lambda s: (order.get(s.backend, len(order)), s.backend if s.backend not in order else "", _slot_key(s.server)))
 
     def process(self) -> ProcessStatus:
         info = self.info
         process = ProcessStatus(
-            pid=_int(info.get("Pid")), version=info.get("Version", ""), uptime=info.get("Uptime", ""),
-            uptime_seconds=_int(info.get("Uptime_sec")), current_connections=_int(info.get("CurrConns")),
-            total_requests=_int(info.get("CumReq")),
+            pid=int_or_none(info.get("Pid")), version=info.get("Version", ""), uptime=info.get("Uptime", ""),
+            uptime_seconds=int_or_none(info.get("Uptime_sec")), current_connections=int_or_none(info.get("CurrConns")),
+            total_requests=int_or_none(info.get("CumReq")),
         )
         if self.raw.proc:
             try:
@@ -584,31 +537,7 @@ def _unrouted_route(frontend: FrontendConfig, label: str, share: float) -> Route
     return RouteStatus(
         gateway=frontend.name, gateway_label=label, backend="", label=UNROUTED_LABEL, weight=round(share, 4), file_weight=None,
         conditions=[], sticky=None, routed=False, status="", servers=0, servers_up=0, servers_serving=0, sessions=0, session_rate=0,
-        response_time_ms=None, errors_5xx=None,
-    )
-
-
-def server_health(state: ServerState, status: str) -> str:
-    """UP, DOWN, NOLB or MAINT. `show stat` says `UP 1/2` while a server is failing checks and `DOWN 1/2` while it
-    recovers (it is still what the first word says); `DRAIN` and `no check` hide the health, which the operational
-    state of `show servers state` then gives."""
-    if state.state == "maint":
-        return "MAINT"
-    word = status.split()[0] if status else ""
-    if word in HEALTH_STATES:
-        return word
-    return "UP" if state.operational in ("UP", "STOPPING") else "DOWN"
-
-
-def _server(state: ServerState, row: dict, label: str) -> ServerStatus:
-    status = str(row.get("status") or "")
-    return ServerStatus(
-        backend=state.backend, backend_label=label, name=state.name, address=state.address, port=state.port, state=state.state,
-        health=server_health(state, status), status=status, weight=state.weight, initial_weight=state.initial_weight,
-        sessions=row.get("scur") or 0, queue=row.get("qcur") or 0, session_rate=row.get("rate") or 0, response_time_ms=row.get("rtime"),
-        check_status=str(row.get("check_status") or ""), check_code=_int(row.get("check_code")), check_duration_ms=_int(row.get("check_duration")),
-        check_description=str(row.get("check_desc") or ""), last_change_seconds=_int(row.get("lastchg")),
-        empty=state.address in ("0.0.0.0", "::") and not state.port and state.state == "maint",
+        response_time=None, errors_5xx=None,
     )
 
 
@@ -619,4 +548,4 @@ def build_status(raw: RawStatus) -> FleetStatus:
 
 
 __all__ = ["ConditionStatus", "FleetStatus", "GatewayStatus", "ProcessStatus", "RawStatus", "RouteStatus", "ServerStatus",
-           "build_status", "map_shares", "parse_info", "server_health"]
+           "build_status", "map_shares", "parse_info"]

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The routing read back from a rendered haproxy.cfg: what `drover status` needs to explain the running proxy.
 
-The renderer (haproxy_render.py) writes each frontend's decision as a few recognisable lines:
+The renderer (render.py) writes each frontend's decision as a few recognisable lines:
 
     acl <name> <fetch> ...                                         condition ACLs
     http-request set-var(<test>) rand(N) if <acls>                 one draw for a condition several rules repeat
@@ -31,40 +31,40 @@ import re
 from dataclasses import dataclass, field
 
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.quoting import HaproxyTextError, split_words
+from ansible_collections.drover.fleet.plugins.module_utils.routing.names import (
+    LIVE_ACL_PATTERN, ROUTE_COOKIE_VAR_PATTERN, ROUTE_COOKIE_VARS_PATTERN, STAGE_TOKEN_PATTERN, STAGE_TOKEN_PREFIX, UNROUTED_PATTERN,
+    VHOST_VAR_PATTERN, section_label)
 
 SECTION_KEYWORDS = ("global", "defaults", "frontend", "backend", "listen", "peers", "resolvers", "userlist", "cache",
                     "mailers", "program", "http-errors", "ring")
-# The comments the renderer writes above a section, and what follows them.
-LABEL_PREFIXES = ("gateway ", "route target ")
-UNROUTED_PREFIX = "drover_unrouted_"
 
 _REQUEST_RULE = r"(?:http-request|tcp-request\s+content)"
 _LOOKUP = re.compile(_REQUEST_RULE + r"\s+set-var\(([^)\s]+)\)\s+rand\((\d+)\),map_int\(([^,)]+),([^)]*)\)(?:\s+if\s+(.*))?$")
 _DRAW = re.compile(_REQUEST_RULE + r"\s+set-var\(([^)\s]+)\)\s+rand\((\d+)\)\s+if\s+(.*)$")
 # the client's route cookie kept for the route backends (older renders also kept the cookie's name with `str(...)`)
-_ROUTE_COOKIE = re.compile(_REQUEST_RULE + r"\s+set-var\(txn\.drover_rcn?\)\s+(?:str|req\.cook)\(([^)]+)\)")
+_ROUTE_COOKIE = re.compile(_REQUEST_RULE + rf"\s+set-var\({ROUTE_COOKIE_VARS_PATTERN}\)\s+(?:str|req\.cook)\(([^)]+)\)")
 # a condition drawn once per request into its variable: the threshold in the term (older renders), in a strength file
 # of draws (`-f`), or none at full strength (`-m found`)
 _TEST_TERM = re.compile(r"\{\s*var\(([^)\s]+)\)\s+-m\s+(?:int\s+lt\s+(\d+)|int\s+-f\s+(\S+)|found)\s*\}")
 # a condition used by one rule only is written inline: `<acls> { rand(N) lt T }` draws its strength in place
 _CHANCE_TERM = re.compile(r"\{\s*rand\((\d+)\)\s+(?:lt\s+(\d+)|-m\s+int\s+-f\s+(\S+))\s*\}")
-_STAGE_TERM = re.compile(r"\{\s*var\(([^)\s]+)\)\s+-m\s+str\s+(@\S+)\s*\}")
+_STAGE_TERM = re.compile(rf"\{{\s*var\(([^)\s]+)\)\s+-m\s+str\s+({STAGE_TOKEN_PATTERN})\s*\}}")
 # the first sticky rule reads the cookie itself and keeps it for the others (older renders read it in an http-request rule)
-_STICKY_TERMS = re.compile(r"\{\s*(?:var\(txn\.drover_rc\)|req\.cook\(([^)]+)\),set-var\(txn\.drover_rc\))\s+-m\s+str\s+(\S+)\s*\}"
-                           r"\s*(?:\{\s*nbsrv\([^)]*\)\s+gt\s+0\s*\}|live_\S+)")
-_VHOST_TERM = re.compile(r"\{\s*var\(txn\.drover_vhost\)\s+-m\s+str\s+\S+\s*\}")
+_STICKY_TERMS = re.compile(rf"\{{\s*(?:var\({ROUTE_COOKIE_VAR_PATTERN}\)|req\.cook\(([^)]+)\),set-var\({ROUTE_COOKIE_VAR_PATTERN}\))\s+-m\s+str\s+(\S+)\s*\}}"
+                           rf"\s*(?:\{{\s*nbsrv\([^)]*\)\s+gt\s+0\s*\}}|{LIVE_ACL_PATTERN})")
+_VHOST_TERM = re.compile(rf"\{{\s*var\({VHOST_VAR_PATTERN}\)\s+-m\s+str\s+\S+\s*\}}")
 _DYNAMIC_TARGET = re.compile(r"%\[var\(([^)\s]+)\)\]")
 _INLINE_LOOKUP = re.compile(r"%\[rand\((\d+)\),map_int\(([^,)]+),([^)]*)\)\]")
 # a pick made in a rule's condition: the first of the static rules of one weighted pick
 _PICK_TERM = re.compile(r"\{\s*rand\((\d+)\),map_int\(([^,)]+),([^)]*)\),set-var\(([^)\s]+)\)\s+-m\s+str\s+\S+\s*\}")
 # the other static rules of that pick compare its variable
-_PICK_COMPARE = re.compile(r"\S+\s+if\s+\{\s*var\(([^)\s]+)\)\s+-m\s+str\s+[^@\s]\S*\s*\}")
+_PICK_COMPARE = re.compile(rf"\S+\s+if\s+\{{\s*var\(([^)\s]+)\)\s+-m\s+str\s+[^{re.escape(STAGE_TOKEN_PREFIX)}\s]\S*\s*\}}")
 # the last resort of a pick whose draws named routes without a live server: the routes at the map's ends
 _PICK_PROBE = re.compile(r"\{\s*int\(\d+\),map_int\([^)]*\)(?:,set-var\([^)\s]+\))?\s+-m\s+str\s+\S+\s*\}")
 # the last resort of a weighted pick: a live route for a request the pick sent to a dead one
-_LAST_RESORT = re.compile(r"!\{\s*var\([^)\s]+\)\s+-m\s+str\s+" + UNROUTED_PREFIX)
+_LAST_RESORT = re.compile(r"!\{\s*var\([^)\s]+\)\s+-m\s+str\s+" + UNROUTED_PATTERN)
 # a rule that also needs a live server in its backend (the sticky rules' own is part of _STICKY_TERMS)
-_LIVE_TERM = re.compile(r"\{\s*nbsrv\([^)]*\)\s+gt\s+0\s*\}|(?<!\S)live_\S+")
+_LIVE_TERM = re.compile(r"\{\s*nbsrv\([^)]*\)\s+gt\s+0\s*\}|(?<!\S)" + LIVE_ACL_PATTERN)
 
 
 @dataclass
@@ -181,15 +181,6 @@ def strip_comment(line: str) -> str:
             return line[:index].rstrip()
         index += 1
     return line.rstrip()
-
-
-def section_label(name: str, comment: str) -> str:
-    """What a generated section name stands for: the text after `gateway ` or `route target ` in the renderer's
-    comment above it; otherwise the section's own name."""
-    for prefix in LABEL_PREFIXES:
-        if comment.startswith(prefix):
-            return comment[len(prefix):].strip() or name
-    return name
 
 
 def _words(text: str) -> list:
@@ -409,4 +400,4 @@ def read_routing_config(text: str) -> RoutingConfig:
 
 
 __all__ = ["BackendConfig", "ConditionDraw", "FrontendConfig", "MapLookup", "RoutingConfig", "UseBackend", "read_routing_config",
-           "section_label", "strength_files", "strip_comment"]
+           "strength_files", "strip_comment"]

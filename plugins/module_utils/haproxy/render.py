@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: drover.fleet contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The HAProxy renderer: a routing plan (routing.py) in, haproxy.cfg and its weight maps out.
+"""The HAProxy renderer: a routing plan (routing/plan.py) in, haproxy.cfg and its weight maps out.
 
 All decisions are made in Python: each section is handed to the Jinja2 template as plain lists of lines, so the
 template stays a simple layout that users can replace (RenderOptions.template_path) and 10,000 servers render fast.
@@ -9,7 +9,7 @@ Weights live only in the map files (`maps/<frontend>.map`), never in haproxy.cfg
 byte-identical haproxy.cfg and new maps, which the runtime API loads without a reload.
 
 Every value that comes from the user is either checked against a whitelist (names, hosts, balance, rewrites) or
-written as one strongly quoted word (`haproxy_quoting.quote_word`).
+written as one strongly quoted word (`quoting.quote_word`). Every name it writes comes from routing/names.py.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverE
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.quoting import HaproxyTextError, quote_word, split_words
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.sockets import DEFAULT_ADMIN_SOCKET
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import HTTP, ArtifactSet, Instance
+from ansible_collections.drover.fleet.plugins.module_utils.routing import names
+from ansible_collections.drover.fleet.plugins.module_utils.routing.names import ROUTE_COOKIE_NAME_VAR, ROUTE_COOKIE_VAR, UNROUTED_BACKEND, live_acl
 from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import (
     DEFAULT_SLOTS,
     PICK_RANGE,
-    UNROUTED_BACKEND,
     BackendPlan,
     FrontendPlan,
     Rule,
@@ -61,9 +62,6 @@ _BIND = re.compile(r"(?:[A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]*::[0-9A
 _ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
 _COOKIE_KEY = re.compile(r"[A-Za-z0-9_.:+/=-]{8,128}")
 _STATUS_RANGE = "200-399"
-ROUTE_COOKIE_VAR = "txn.drover_rc"
-ROUTE_COOKIE_NAME_VAR = "txn.drover_rcn"
-_COMMENT_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/@+~!\[\] >-]")
 
 
 @dataclass
@@ -129,11 +127,6 @@ def word(value: str) -> str:
     """`value` as one configuration word: as is when it holds only plain characters, else strongly quoted."""
     text = str(value)
     return text if _PLAIN_WORD.fullmatch(text) else quote_word(text)
-
-
-def comment(text: str) -> str:
-    """Text for a `#` comment line: names only, nothing that could end the line."""
-    return _COMMENT_UNSAFE.sub("?", text)
 
 
 def _check_option(name: str, value, pattern: re.Pattern, allowed: str) -> None:
@@ -229,7 +222,7 @@ def _defaults_lines(options: RenderOptions) -> list[str]:
 
 
 def _map_path(options: RenderOptions, weighted: WeightedMap) -> str:
-    return f"{options.maps_dir}/{weighted.name}.map"
+    return names.map_path(options.maps_dir, weighted.name)
 
 
 def _lookup(options: RenderOptions, weighted: WeightedMap, mode: str) -> str:
@@ -285,14 +278,9 @@ _INLINE_WORDS = 50
 _INLINE_CHARACTERS = 1500
 
 
-def _frontend_acl_path(options: RenderOptions, frontend: FrontendPlan, name: str) -> str:
-    """An ACL file of one frontend beside its maps: `<maps_dir>/<frontend>.<name>.acl`."""
-    return f"{options.maps_dir}/{frontend.name.replace(':', '_')}.{name}.acl"
-
-
 def strength_path(options: RenderOptions, frontend: FrontendPlan, test: Test) -> str:
     """The ACL file that holds a condition's strength as the range of draws it takes (`0:4999` for 50%)."""
-    return _frontend_acl_path(options, frontend, test.key)
+    return names.frontend_acl_path(options.maps_dir, frontend.name, test.key)
 
 
 def strength_text(test: Test) -> str:
@@ -411,20 +399,15 @@ class _RuleWriter:
         return lines
 
 
-def live_acl(backend: str) -> str:
-    """The name of the ACL that holds while `backend` has a live server (see `live_acl_lines`)."""
-    return f"live_{backend}"
-
-
 def live_acl_lines(decisions: list[str]) -> list[str]:
     """The definitions of the `live_<backend>` ACLs the rules use: a usable server (`nbsrv`), or a stopping worker.
     HAProxy 2.6 reports `nbsrv` 0 for every backend in the old worker while it soft-stops after a reload, and that
     worker still answers the requests in flight: without `stopping` they would find no live route (503s) and sticky
     clients would be released. Two definitions of one name are ORed."""
-    names = dict.fromkeys(word for line in decisions for word in line.split() if word.startswith("live_"))
+    backends = dict.fromkeys(filter(None, (names.live_acl_backend(word) for line in decisions for word in line.split())))
     lines = []
-    for name in names:
-        lines += [f"acl {name} nbsrv({name[len('live_'):]}) gt 0", f"acl {name} stopping"]
+    for backend in backends:
+        lines += [f"acl {live_acl(backend)} nbsrv({backend}) gt 0", f"acl {live_acl(backend)} stopping"]
     return lines
 
 
@@ -522,7 +505,7 @@ def _last_resort_order(frontend: FrontendPlan) -> list[str]:
 
 def weighted_routes_path(options: RenderOptions, frontend: FrontendPlan) -> str:
     """The ACL file of the backends that have a weight now, for the last resort; replaced at runtime with the maps."""
-    return _frontend_acl_path(options, frontend, "weighted")
+    return names.frontend_acl_path(options.maps_dir, frontend.name, names.WEIGHTED_ROUTES)
 
 
 def weighted_routes_text(frontend: FrontendPlan) -> str:
@@ -581,7 +564,7 @@ def _virtual_host_rules(frontend: FrontendPlan) -> list[str]:
             with_port.append(host)
         else:
             exact.append(host)
-    target = f"http-request set-var(txn.drover_vhost) str({frontend.tag})"
+    target = f"http-request set-var({names.VHOST_VAR}) str({frontend.tag})"
     lines = []
     if exact:
         lines.append(f"{target} if {{ req.hdr(host),host_only -m str {' '.join(exact)} }}")
@@ -601,7 +584,7 @@ def virtual_hosts_frontend(frontends: list[FrontendPlan], options: RenderOptions
     for frontend in served:
         lines.extend(_virtual_host_rules(frontend))
     for frontend in served:
-        guard = [f"{{ var(txn.drover_vhost) -m str {frontend.tag} }}"]
+        guard = [f"{{ var({names.VHOST_VAR}) -m str {frontend.tag} }}"]
         lines.extend(routing_lines(frontend, options, compiler, guard))
     return lines + [f"default_backend {UNROUTED_BACKEND[HTTP]}"]
 
@@ -654,12 +637,12 @@ def backend_lines(backend: BackendPlan, options: RenderOptions, instances: list[
     for slot in range(1, max([backend.slots] + list(by_slot)) + 1):
         instance = by_slot.get(slot)
         if instance is None:
-            lines.append(f"server slot{slot} 0.0.0.0:0 disabled")
+            lines.append(f"server {names.slot_name(slot)} 0.0.0.0:0 disabled")
         elif (check_ports or {}).get(slot):
             # the instance publishes the checked port under a port of its own (the default-server's is the breed's)
-            lines.append(f"server slot{slot} {instance.address}:{instance.port} port {check_ports[slot]}")
+            lines.append(f"server {names.slot_name(slot)} {instance.address}:{instance.port} port {check_ports[slot]}")
         else:
-            lines.append(f"server slot{slot} {instance.address}:{instance.port}")
+            lines.append(f"server {names.slot_name(slot)} {instance.address}:{instance.port}")
     return lines
 
 
@@ -834,7 +817,7 @@ def render(artifacts: ArtifactSet, options: RenderOptions | None = None, instanc
         warnings.append("gateways have virtual_hosts but no virtual-hosts listener is set (RenderOptions.virtual_hosts_bind: "
                         "render_options.virtual_hosts_bind in Ansible, --virtual-hosts-bind for `drover render`): virtual hosts are not served")
     compiler = _ConditionCompiler()
-    frontend_sections = [{"name": f.name, "comment": comment(f"gateway {f.label}"), "lines": frontend_lines(f, options, compiler)} for f in frontends]
+    frontend_sections = [{"name": f.name, "comment": names.gateway_comment(f.label), "lines": frontend_lines(f, options, compiler)} for f in frontends]
     vhost_lines = virtual_hosts_frontend(frontends, options, compiler)
     if vhost_lines is not None:
         frontend_sections.append({"name": "drover_virtual_hosts", "comment": "virtual hosts of all http gateways", "lines": vhost_lines})
@@ -844,7 +827,7 @@ def render(artifacts: ArtifactSet, options: RenderOptions | None = None, instanc
     if compiler.issues:
         raise DslError(compiler.issues)
     backend_sections = [
-        {"name": b.name, "comment": comment(f"route target {b.target}"),
+        {"name": b.name, "comment": names.route_target_comment(b.target),
          "lines": backend_lines(b, options, _backend_instances(b, instances), _check_ports(b, instances))}
         for b in backends
     ]

@@ -19,8 +19,6 @@ See docs/architecture.md ("Routing design") for why.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass, field
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import IssueCollector, Origin
@@ -34,7 +32,6 @@ from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import (
     Breed,
     Cluster,
     Condition,
-    Escalation,
     Gateway,
     HealthCheck,
     Port,
@@ -43,11 +40,13 @@ from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import (
     Route,
     Scale,
     Service,
-    Sla,
 )
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.quantities import PERCENT_UNITS
+from ansible_collections.drover.fleet.plugins.module_utils.routing.targets import cluster_gateway
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.text_rules import (
     TCP_BALANCE_ALLOWED, balance_needs_http, balance_problem, rewrite_problem, virtual_host_problem)
+from ansible_collections.drover.fleet.plugins.module_utils.routing import names
+from ansible_collections.drover.fleet.plugins.module_utils.sla.capacity import SlotSizer
 
 # A weighted pick draws rand(PICK_RANGE): weights and strengths have a precision of 100 / PICK_RANGE percent (0.01%),
 # which the reader enforces.
@@ -55,25 +54,7 @@ PICK_RANGE = PERCENT_UNITS
 DEFAULT_SLOTS = 8
 STICKY_ROUTE = "route"
 STICKY_INSTANCE = "instance"
-UNROUTED_BACKEND = {HTTP: "drover_unrouted_http", TCP: "drover_unrouted_tcp"}
 HASH_BALANCE_ALGORITHMS = ("source", "uri", "url_param", "hdr", "rdp-cookie")
-
-_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.:-]+")
-_NAME_LABEL_LIMIT = 48
-
-
-def short_hash(*parts: str, length: int = 6) -> str:
-    """A short, stable hash of `parts`: the same input gives the same name on every machine and run."""
-    return hashlib.sha1("\0".join(parts).encode("utf-8")).hexdigest()[:length]
-
-
-def haproxy_name(prefix: str, label: str, variant: str = "") -> str:
-    """An HAProxy identifier for `label`: readable, limited to [A-Za-z0-9_.:-], and made unique by a hash of the
-    original text and `variant` (two labels that sanitize alike still get different names)."""
-    readable = _UNSAFE_NAME_CHARS.sub("_", label).strip("_")[:_NAME_LABEL_LIMIT]
-    digest = short_hash(prefix, label, variant) if variant else short_hash(prefix, label)
-    return f"{prefix}_{readable}_{digest}" if readable else f"{prefix}_{digest}"
-
 
 @dataclass
 class BackendPlan:
@@ -329,11 +310,10 @@ class _Planner:
 
     def __init__(self, artifacts: ArtifactSet, default_slots: int = DEFAULT_SLOTS):
         self.artifacts = artifacts
-        self.default_slots = default_slots
         self.issues = IssueCollector()
         self.backends: dict[tuple, BackendPlan] = {}
         self.backends_by_name: dict[str, BackendPlan] = {}
-        self._maxima: dict[int, dict] = {}
+        self.slot_sizer = SlotSizer(artifacts, default_slots, self._deref)
         self._clusters: dict[int, dict] = {}
 
     # -- references ---------------------------------------------------------------------------------------------------
@@ -355,49 +335,10 @@ class _Planner:
 
     # -- slots ----------------------------------------------------------------------------------------------------------
 
-    def _escalation_maxima(self, escalations: list, owner: str, seen: set) -> list[tuple[float, str]]:
-        """(maximum, target cluster) of every scale_instances escalation, groups included."""
-        maxima = []
-        for item in escalations:
-            escalation = self._deref(item, self.artifacts.escalations, Origin())
-            if not isinstance(escalation, Escalation) or id(escalation) in seen:
-                continue
-            seen.add(id(escalation))
-            if escalation.is_group:
-                maxima.extend(self._escalation_maxima(escalation.escalations, owner, seen))
-            elif escalation.type == "scale_instances" and escalation.maximum is not None:
-                maxima.append((escalation.maximum, escalation.target or owner))
-        return maxima
-
-    def _sla_escalations(self, cluster: Cluster) -> list:
-        if cluster.sla is None:
-            return []
-        escalations = list(getattr(cluster.sla, "escalations", []) or [])
-        sla = self._deref(cluster.sla, self.artifacts.slas, cluster.origin)
-        if isinstance(sla, Sla) and sla is not cluster.sla:
-            escalations = escalations + list(sla.escalations)
-        return escalations
-
-    def _scale_maxima(self, blueprint: Blueprint) -> dict[str, list[float]]:
-        """{cluster name: scale_instances maxima of every escalation that targets it}, computed once per blueprint."""
-        cached = self._maxima.get(id(blueprint))
-        if cached is None:
-            cached = {}
-            for owner in blueprint.clusters:
-                for maximum, target in self._escalation_maxima(self._sla_escalations(owner), owner.name, set()):
-                    cached.setdefault(target, []).append(maximum)
-            self._maxima[id(blueprint)] = cached
-        return cached
-
     def slot_count(self, blueprint: Blueprint, cluster: Cluster, service: Service) -> int:
-        """The most instances the SLA may scale this cluster to (escalations of any cluster of the blueprint that
-        target it, groups included), and at least the scale's instances; without an SLA maximum, the default."""
-        maxima = self._scale_maxima(blueprint).get(cluster.name, [])
+        """The server slots of a service backend: what its cluster's SLA may scale it to (sla/capacity.py)."""
         scale = self._deref(service.scale, self.artifacts.scales, service.origin) if service.scale is not None else None
-        instances = scale.instances if isinstance(scale, Scale) else 0
-        if maxima:
-            return max(int(max(maxima)), instances, 1)
-        return max(self.default_slots, instances)
+        return self.slot_sizer.slots(blueprint, cluster.name, scale.instances if isinstance(scale, Scale) else 0)
 
     # -- leaves ---------------------------------------------------------------------------------------------------------
 
@@ -526,7 +467,7 @@ class _Planner:
         return clusters.get(name)
 
     def cluster_node(self, route: Route, label: str, percent: float, blueprint: Blueprint, cluster: Cluster, port_name: str | None) -> _Node | None:
-        gateway = self._cluster_gateway(cluster, port_name)
+        gateway = cluster_gateway(cluster, port_name)
         node = _Node(route, label, percent, gateway=gateway)
         routes = list(gateway.routes) if gateway is not None else []
         services = {}
@@ -569,14 +510,6 @@ class _Planner:
             node.label = f"{label} > {only.label}" if only.label else label
         return node
 
-    @staticmethod
-    def _cluster_gateway(cluster: Cluster, port_name: str | None) -> Gateway | None:
-        for gateway in cluster.gateways:
-            if gateway.port.name == port_name:
-                return gateway
-        unnamed = [g for g in cluster.gateways if not g.port.name]
-        return unnamed[0] if len(cluster.gateways) == 1 and unnamed else None
-
     # -- backends -------------------------------------------------------------------------------------------------------
 
     def backend(self, leaf: _Leaf, settings: _Settings, mode: str) -> BackendPlan:
@@ -591,7 +524,7 @@ class _Planner:
                               settings.balance, TCP_BALANCE_ALLOWED)
         # the usual case (no balance, rewrites or instance cookie) keeps a name that depends on the target only
         variant = repr(key[1:]) if key[2:] != (None, (), False) else ""
-        name = haproxy_name("bk", leaf.target, variant)
+        name = names.backend_name(leaf.target, variant)
         plan = BackendPlan(
             name=name,
             mode=mode,
@@ -609,7 +542,7 @@ class _Planner:
             check_port_name=leaf.check_port_name,
         )
         if plan.sticky_instance:
-            plan.instance_cookie = f"DRVI_{short_hash('instance', name, length=8)}"
+            plan.instance_cookie = names.instance_cookie_name(name)
         self.backends[key] = plan
         self.backends_by_name[name] = plan
         return plan
@@ -618,8 +551,8 @@ class _Planner:
 
     def frontend(self, gateway: Gateway, label: str, blueprint: Blueprint | None) -> FrontendPlan | None:
         mode = gateway.port.protocol or HTTP
-        name = haproxy_name("fe", label)
-        tag = f"d{short_hash('tag', label)}"
+        name = names.frontend_name(label)
+        tag = names.frontend_tag(label)
         plan = FrontendPlan(
             name=name, gateway=gateway, label=label, port=gateway.port.number, mode=mode, sticky=gateway.sticky, tag=tag,
             virtual_hosts=list(gateway.virtual_hosts), origin=gateway.origin,
@@ -664,7 +597,7 @@ class _Flattener:
         for index, node in enumerate(self.nodes, 1):
             inner_sticky = node.gateway.sticky if node.gateway is not None else None
             settings = _Settings().below(node.route, _stronger_sticky(outer_sticky, inner_sticky))
-            test = self._test(node.route, f"c{index}", node.label)
+            test = self._test(node.route, names.condition_key(index), node.label)
             if node.leaf is not None:
                 backend = self._backend(node.leaf, settings, node.label)
                 if test is not None:
@@ -674,16 +607,16 @@ class _Flattener:
             inner_rules, inner_entries = self._inner(node, index, settings, inner_sticky)
             if test is not None:
                 # the rest of this route's requests: the main pick is unused on this path, so it serves here too
-                rest = self._map(f"{index}r", inner_entries)
+                rest = self._map(names.rest_suffix(index), inner_entries)
                 plan.rules.extend(Rule(r.route, [test] + r.tests, backend=r.backend) for r in inner_rules)
                 plan.rules.append(Rule(node.label, [test], weighted=rest))
             if single:
                 plan.rules.extend(inner_rules)
                 main_entries.extend((b, r, p * node.percent / 100.0, t) for b, r, p, t in inner_entries)
             elif inner_rules:
-                token = f"@{index}"
+                token = names.stage_token(index)
                 stage_tokens[token] = node
-                stage_map = self._map(f"{index}s", inner_entries)
+                stage_map = self._map(names.stage_suffix(index), inner_entries)
                 rules = [Rule(r.route, r.tests, backend=r.backend, stage=token) for r in inner_rules]
                 plan.stages.append(Stage(token, node.label, rules, stage_map))
                 main_entries.append((token, node.label, node.percent, node.label))
@@ -692,7 +625,7 @@ class _Flattener:
         plan.weighted = self._map("", main_entries)
         plan.sticky_routes = sorted(self.sticky_backends.values(), key=lambda s: s.backend)
         if plan.sticky_routes:
-            plan.route_cookie = f"DRV_{short_hash('route', plan.name, length=8)}"
+            plan.route_cookie = names.route_cookie_name(plan.name)
         seen = {}
         for rule in plan.rules + [r for stage in plan.stages for r in stage.rules]:
             for test in rule.tests:
@@ -706,7 +639,7 @@ class _Flattener:
             inner_settings = settings.below(inner.route, inner_sticky)
             label = f"{node.label} > {inner.label}"
             backend = self._backend(inner.leaf, inner_settings, label)
-            test = self._test(inner.route, f"c{index}_{position}", label)
+            test = self._test(inner.route, names.condition_key(index, position), label)
             if test is not None:
                 rules.append(Rule(label, [test], backend=backend.name))
             entries.append((backend.name, label, inner.percent, backend.target))
@@ -716,7 +649,7 @@ class _Flattener:
         backend = self.planner.backend(leaf, settings, self.plan.mode)
         if settings.sticky in (STICKY_ROUTE, STICKY_INSTANCE) and backend.name not in self.sticky_backends:
             # per backend, so that the backend itself can set it; the cookie name is per frontend
-            backend.route_cookie_value = short_hash("route-cookie", backend.name, length=10)
+            backend.route_cookie_value = names.route_cookie_value(backend.name)
             self.sticky_backends[backend.name] = StickyRoute(backend.name, backend.route_cookie_value, label)
         return backend
 
@@ -726,16 +659,16 @@ class _Flattener:
             return None
         strength = 100.0 if route.condition_strength is None else min(100.0, max(0.0, float(route.condition_strength)))
         return Test(
-            key=key, var=f"txn.{self.plan.tag}_{key}", acl_prefix=f"{self.plan.tag}_{key}", condition=condition,
+            key=key, var=names.condition_var(self.plan.tag, key), acl_prefix=names.acl_prefix(self.plan.tag, key), condition=condition,
             strength=strength, threshold=round(strength * PICK_RANGE / 100.0), route=label,
             origin=condition.origin if condition.origin.file or condition.origin.path else route.origin,
         )
 
     def _map(self, suffix: str, entries: list[tuple[str, str, float, str]]) -> WeightedMap:
-        name = f"{self.plan.name.replace(':', '_')}{'.' + suffix if suffix else ''}"
+        name = names.weights_map_name(self.plan.name, suffix)
         units = to_units([e[2] for e in entries])
         total = sum(e[2] for e in entries)
-        weighted = WeightedMap(name=name, result_var=f"txn.{self.plan.tag}_to{suffix}")
+        weighted = WeightedMap(name=name, result_var=names.pick_var(self.plan.tag, suffix))
         for (target, route, percent, label), share in zip(entries, units):
             effective = percent * 100.0 / total if total > 0 else 0.0
             if effective > 0 and share == 0:
@@ -817,97 +750,7 @@ def all_backends(frontends: list[FrontendPlan]) -> list[BackendPlan]:
     return [unique[name] for name in sorted(unique)]
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# Explain
-
-
-def _percent(value: float) -> str:
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return f"{text}%"
-
-
-def _weights_text(weighted: WeightedMap) -> str:
-    parts = [f"{_percent(e.percent)} {e.route}" for e in weighted.entries if e.units > 0]
-    return ", ".join(parts) if parts else "no route (503)"
-
-
-def _rule_text(rule: Rule) -> str:
-    tests = " and ".join(f"`{t.condition.definition}`" for t in rule.tests)
-    chance = 1.0
-    for test in rule.tests:
-        chance *= test.strength / 100.0
-    where = rule.route if rule.backend else f"{rule.route} (split: {_weights_text(rule.weighted)})"
-    return f"requests matching {tests} go to {where} with {_percent(chance * 100.0)}"
-
-
-def _rule_data(rule: Rule) -> dict:
-    return {
-        "route": rule.route,
-        "conditions": [{"condition": t.condition.definition, "strength": t.strength} for t in rule.tests],
-        "probability": round(_product(t.strength for t in rule.tests), 4),
-        "backend": rule.backend,
-        "weights": _weights_data(rule.weighted) if rule.weighted else None,
-    }
-
-
-def _product(values) -> float:
-    result = 100.0
-    for value in values:
-        result = result * value / 100.0
-    return result
-
-
-def _weights_data(weighted: WeightedMap) -> list[dict]:
-    return [{"route": e.route, "target": e.label or e.target, "percent": e.percent} for e in weighted.entries]
-
-
-def _frontend_sticky(frontend: FrontendPlan) -> str | None:
-    if any(b.sticky_instance for b in frontend.backends):
-        return STICKY_INSTANCE
-    return STICKY_ROUTE if frontend.sticky_routes else None
-
-
-def explain_plan(frontends: list[FrontendPlan]) -> list[dict]:
-    """`explain` for an already computed plan."""
-    result = []
-    for frontend in frontends:
-        statements = []
-        if frontend.sticky_routes:
-            kind = "instance (server) and route" if _frontend_sticky(frontend) == STICKY_INSTANCE else "route"
-            statements.append(f"sticky {kind}: a client keeps the route in its cookie while that route has a live server")
-        statements.extend(_rule_text(rule) for rule in frontend.rules)
-        lead = "all other requests" if frontend.rules else "all requests"
-        statements.append(f"{lead}: {_weights_text(frontend.weighted)}")
-        if len(frontend.weighted.entries) > 1 or frontend.rules:
-            statements.append("a route with no live server is passed over: a condition's requests go on to the weights, and a "
-                              "weighted request is drawn again among the routes that have one")
-        for stage in frontend.stages:
-            inner = [_rule_text(rule) for rule in stage.rules] + [f"the rest: {_weights_text(stage.weighted)}"]
-            statements.append(f"requests weighted to {stage.route}: " + "; ".join(inner))
-        result.append({
-            "gateway": frontend.label,
-            "frontend": frontend.name,
-            "port": frontend.port,
-            "mode": frontend.mode,
-            "virtual_hosts": list(frontend.virtual_hosts),
-            "sticky": _frontend_sticky(frontend),
-            "sticky_routes": [s.route for s in frontend.sticky_routes],
-            "conditions": [_rule_data(rule) for rule in frontend.rules],
-            "weights": _weights_data(frontend.weighted),
-            "stages": [{"route": s.route, "conditions": [_rule_data(r) for r in s.rules], "weights": _weights_data(s.weighted)}
-                       for s in frontend.stages],
-            "statements": statements,
-        })
-    return result
-
-
-def explain(artifacts: ArtifactSet) -> list[dict]:
-    """For each gateway, in data form: which requests go to which route with what probability, and the stickiness.
-    `statements` says the same in plain words, in decision order."""
-    return explain_plan(plan(artifacts))
-
-
 __all__ = [
     "BackendPlan", "FrontendPlan", "PICK_RANGE", "Rule", "Stage", "StickyRoute", "Test", "WeightedEntry", "WeightedMap",
-    "all_backends", "effective_weights", "explain", "explain_plan", "haproxy_name", "plan", "short_hash", "to_units",
+    "all_backends", "effective_weights", "plan", "to_units",
 ]

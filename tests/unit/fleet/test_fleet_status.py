@@ -18,7 +18,8 @@ from ansible_collections.drover.fleet.plugins.module_utils.fleet.status import (
     parse_info,
 )
 from ansible_collections.drover.fleet.plugins.module_utils.fleet.status_source import LocalSource, collect_status
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_routing import read_routing_config, section_label, strip_comment
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_routing import read_routing_config, strip_comment
+from ansible_collections.drover.fleet.plugins.module_utils.routing.names import section_label
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions, render
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import RuntimeApiError, RuntimeClient, RuntimeConnectionError
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import load_paths
@@ -137,13 +138,13 @@ def test_gateways_routes_and_servers_with_labels_from_the_config(sava):
     assert (routes[V11].servers, routes[V11].servers_serving) == (1, 1)
 
     used = [server for server in status.servers if not server.empty]
-    assert [(s.backend_label, s.name) for s in used] == [(V1, "slot1"), (V1, "slot2"), (V11, "slot1")]
+    assert [(s.backend_label, s.server) for s in used] == [(V1, "slot1"), (V1, "slot2"), (V11, "slot1")]
     ports = sava.backends.ports
     assert [s.endpoint for s in used] == [f"127.0.0.1:{ports['v1a']}", f"127.0.0.1:{ports['v1b']}", f"127.0.0.1:{ports['v11']}"]
-    assert all(s.state == "ready" and s.health == "UP" and s.serving and s.weight == 1 for s in used)
+    assert all(s.state == "ready" and s.availability == "UP" and s.serving and s.weight == 1 for s in used)
     # 8 slots per service backend: the unused ones are empty, in maintenance
     empty = [s for s in status.servers if s.empty]
-    assert len(empty) == 13 and all(s.state == "maint" and s.health == "MAINT" and s.address == "0.0.0.0" for s in empty)
+    assert len(empty) == 13 and all(s.state == "maint" and s.availability == "MAINT" and s.address == "0.0.0.0" for s in empty)
 
     process = status.process
     assert process.pid == int(parse_info(raw.info)["Pid"]) and process.version.startswith("2.6")
@@ -179,12 +180,12 @@ def test_admin_states_and_health_as_haproxy_reports_them(sava):
     sava.backends.stop("v11")
     sava.wait_operational(V11, "slot1", "DOWN")
     status = build_status(capture(sava))
-    servers = {(s.backend_label, s.name): s for s in status.servers}
+    servers = {(s.backend_label, s.server): s for s in status.servers}
     drained = servers[(V1, "slot2")]
-    assert (drained.state, drained.health, drained.serving) == ("drain", "UP", False)
+    assert (drained.state, drained.availability, drained.serving) == ("drain", "UP", False)
     assert drained.status.startswith("DRAIN")
     down = servers[(V11, "slot1")]
-    assert (down.state, down.health, down.serving) == ("ready", "DOWN", False)
+    assert (down.state, down.availability, down.serving) == ("ready", "DOWN", False)
     assert down.check_status.startswith("L4") or down.check_status.startswith("L7")
     routes = by_label(status.routes)
     assert (routes[V1].servers_up, routes[V1].servers_serving) == (2, 1)
@@ -192,8 +193,8 @@ def test_admin_states_and_health_as_haproxy_reports_them(sava):
     assert status.problems == [f"gateway sava/{sava.port}: route {V11} (weight 10%) has no server that takes requests (0 of 1 UP)"]
 
     client.set_state(sava.backend(V1), "slot1", "maint")
-    server = {(s.backend_label, s.name): s for s in build_status(capture(sava)).servers}[(V1, "slot1")]
-    assert (server.state, server.health) == ("maint", "MAINT")
+    server = {(s.backend_label, s.server): s for s in build_status(capture(sava)).servers}[(V1, "slot1")]
+    assert (server.state, server.availability) == ("maint", "MAINT")
 
 
 def test_without_the_config_names_stay_raw_and_weights_still_come_from_the_maps(sava):

@@ -13,8 +13,6 @@ from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import loa
 from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import (
     PICK_RANGE,
     effective_weights,
-    explain,
-    haproxy_name,
     plan,
     to_units,
 )
@@ -62,13 +60,6 @@ def test_units_always_add_up_to_the_pick_range(percents):
 def test_units_keep_a_hundredth_of_a_percent():
     assert to_units([99.99, 0.01]) == [9999, 1]
     assert to_units([100 / 3] * 3) == [3334, 3333, 3333]
-
-
-def test_names_are_sanitized_stable_and_distinct():
-    first = haproxy_name("bk", "a/b c#d")
-    assert first == haproxy_name("bk", "a/b c#d")
-    assert all(ch.isalnum() or ch in "_.:-" for ch in first)
-    assert haproxy_name("bk", "a/b") != haproxy_name("bk", "a_b")
 
 
 # -- the sava canary ----------------------------------------------------------------------------------------------------
@@ -306,36 +297,6 @@ def test_breed_without_the_routed_port():
     blueprint = Blueprint(name="bp", clusters=[cluster], gateways=[Gateway(name="bp/80", port=Port("80", 8090), routes=[route("c/web")])])
     with pytest.raises(DslError, match="serves no port 'web'.*allowed: admin"):
         plan(standalone(blueprints=[blueprint]))
-
-
-# -- explain -------------------------------------------------------------------------------------------------------------
-
-
-def test_explain_says_who_goes_where():
-    [data] = explain(sava())
-    assert data["gateway"] == "sava/9050" and data["sticky"] == "route"
-    assert data["conditions"][0]["probability"] == 50.0
-    assert [(w["route"], w["percent"]) for w in data["weights"]] == [("sava/webport > sava:1.0.0", 90.0), ("sava/webport > sava:1.1.0", 10.0)]
-    assert data["statements"][1:] == [
-        "requests matching `user-agent == Chrome` go to sava/webport > sava:1.1.0 with 50%",
-        "all other requests: 90% sava/webport > sava:1.0.0, 10% sava/webport > sava:1.1.0",
-        "a route with no live server is passed over: a condition's requests go on to the weights, and a weighted request "
-        "is drawn again among the routes that have one",
-    ]
-
-
-def test_explain_describes_stages():
-    [data] = explain(standalone(blueprints=[two_clusters(True)]))
-    assert data["stages"][0]["route"] == "shop/web"
-    assert data["statements"][-1].startswith("requests weighted to shop/web: requests matching `has header X-Beta` go to")
-
-
-def test_explain_names_a_referenced_route_by_its_target_and_its_name():
-    text = ("name: canary-route\nkind: route\nweight: 50%\n---\nname: g\nport: 9100/http\nroutes:\n"
-            "  '[127.0.0.1:1]': {weight: 50%}\n  '[127.0.0.1:2]': {ref: canary-route}\n")
-    [data] = explain(load_text(text, "ref.yml"))
-    assert [entry["route"] for entry in data["weights"]] == ["[127.0.0.1:1]", "[127.0.0.1:2] (route canary-route)"]
-    assert "50% [127.0.0.1:2] (route canary-route)" in " ".join(data["statements"])
 
 
 @pytest.mark.parametrize("outer, inner, refused", [
