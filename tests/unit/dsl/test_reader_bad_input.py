@@ -135,7 +135,7 @@ def test_haproxy_refuses_the_balance_arguments_the_reader_refuses(tmp_path):
 def test_a_virtual_host_port_is_from_1_to_65535(host):
     issue = the_issue(f"name: g\nport: 80\nvirtual_hosts: ['{host}']\nroutes: ['[h:1]']\n")
     assert located(issue) == ("IllegalGatewayVirtualHosts", "virtual_hosts[0]", 3, 17)
-    load_text(f"name: g\nport: 80\nvirtual_hosts: ['a.example.com:1', 'b.example.com:65535']\nroutes: ['[h:1]']\n")
+    load_text("name: g\nport: 80\nvirtual_hosts: ['a.example.com:1', 'b.example.com:65535']\nroutes: ['[h:1]']\n")
 
 
 # --- weights and strengths ----------------------------------------------------------------------------------------------
