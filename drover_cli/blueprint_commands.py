@@ -13,7 +13,8 @@ import click
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError, DslError, DslIssue, Origin
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions, render
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import ConfigInvalidError, directory_word, validate_config
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.rejections import check_rendered
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import ConfigInvalidError, directory_word
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.clean_subset import TABLES, clean_subset
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import ArtifactSet
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import read_paths
@@ -151,11 +152,12 @@ def _render(artifacts: ArtifactSet, options: RenderOptions):
 
 def _haproxy_check(output: str, rendered) -> dict:
     """`haproxy -c` on the files as they would be written, before anything is written: a configuration HAProxy rejects
-    never replaces the file at -o (the directory must exist, HAProxy's `default-path config` goes there)."""
+    never replaces the file at -o (the directory must exist, HAProxy's `default-path config` goes there). A refused line
+    that comes from the input (a raw ACL, a rewrite) is an input error at its place in the YAML (DslError)."""
     target = os.path.abspath(output)
     _make_directory(os.path.dirname(target), output)
     try:
-        validate_config(target, rendered.config, rendered.maps)
+        check_rendered(target, rendered)
     except ConfigInvalidError as exc:
         return {"valid": False, "message": str(exc)}
     return {"valid": True, "message": ""}

@@ -8,9 +8,10 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError, DslError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_scan import SECRET_DIRECTIVE
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.config_args import passed_on_spec
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.rejections import input_issues
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions, render
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render_inputs import RENDER_OPTION_NAMES, instances_from_data, render_options_from_data
 from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import DEFAULT_SLOTS
@@ -79,6 +80,11 @@ class ActionModule(ActionBase):
         # the module masks the secrets in its own output too, which the connection plugin prints raw at -vvv
         module_args.update(content=rendered.config, maps=rendered.maps, secrets=secrets)
         module_result = self._execute_module(module_name="drover.fleet.haproxy_config", module_args=module_args, task_vars=task_vars)
+        if module_result.get("failed") and module_result.get("haproxy_message"):
+            # `haproxy -c` names lines of a candidate that was never written: name the conditions and rewrites in the input
+            issues = input_issues(module_result["haproxy_message"], rendered)
+            if issues:
+                module_result["msg"] = str(DslError(issues))
         result.update(module_result)
         result["rendered_files"] = sorted(rendered.files)
         if rendered.warnings:

@@ -190,6 +190,22 @@ def test_haproxy_routing_takes_the_documented_socket_alias_and_passes_on_the_con
     assert files_and_runtime(env) == untouched
 
 
+def test_haproxy_routing_names_a_raw_acl_haproxy_refuses_at_the_yaml(env, tmp_path):
+    """`haproxy -c` on the target names a line of a candidate that was never written; the action names the condition."""
+    gateway = tmp_path / "edge.yml"
+    gateway.write_text(f"name: edge\nport: {free_port()}/http\nroutes:\n  \"[127.0.0.1:{free_port()}]\":\n    weight: 100%\n"
+                       "    condition: \"<hdr_sub(user-agent) -m foo bar>\"\n")
+    untouched = files_and_runtime(env)
+    task = {"name": "routing", "ignore_errors": True, "drover.fleet.haproxy_routing": {
+        "artifacts": str(gateway), "path": str(env.config_path), "socket": env.admin_socket, "master_socket": env.master_socket,
+        "server_state_file": str(tmp_path / "state"), "bind_address": "127.0.0.1", "service_manager": "master_cli"}}
+    result = run_playbook([task])[0]
+    assert result["failed"] and result["msg"].startswith("1 error in the input:")
+    assert f"{gateway}:6:16: routes[" in result["msg"] and "haproxy -c refuses the ACL of this condition: unknown matching method 'foo'" in result["msg"]
+    assert "parsing [" in result["haproxy_message"]    # HAProxy's own output is kept
+    assert files_and_runtime(env) == untouched
+
+
 # -- haproxy_server --------------------------------------------------------------------------------------------------
 
 
