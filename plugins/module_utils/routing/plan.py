@@ -56,6 +56,7 @@ STICKY_ROUTE = "route"
 STICKY_INSTANCE = "instance"
 HASH_BALANCE_ALGORITHMS = ("source", "uri", "url_param", "hdr", "rdp-cookie")
 
+
 @dataclass
 class BackendPlan:
     """One HAProxy backend: a leaf target (a service of a cluster, or an external address) with the settings of
