@@ -58,9 +58,9 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.codec import TYPE_KEY, to_data
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.sources import load_source
+from ansible_collections.drover.fleet.plugins.plugin_utils.filter_errors import filter_errors
 
 
 def blueprint_load(source, search=()):
@@ -72,10 +72,8 @@ def blueprint_load(source, search=()):
         raise AnsibleFilterError(f"drover.fleet.blueprint_load expects YAML text, a path, a list of paths or its own output, not {type(source).__name__}")
     if isinstance(search, str) or not all(isinstance(directory, str) for directory in search):
         raise AnsibleFilterError("drover.fleet.blueprint_load: search must be a list of directories")
-    try:
+    with filter_errors():
         return to_data(load_source(source, search))
-    except DroverError as exc:
-        raise AnsibleFilterError(str(exc)) from exc
 
 
 class FilterModule:

@@ -51,17 +51,16 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.drover.fleet.plugins.module_utils.conditions.api import ConditionError, condition_to_acl as compile_to_data
+from ansible_collections.drover.fleet.plugins.module_utils.conditions.api import condition_to_acl as compile_to_data
+from ansible_collections.drover.fleet.plugins.plugin_utils.filter_errors import filter_errors
 
 
 def condition_to_acl(text, acl_prefix="acl") -> dict:
     """ACLs and an `if` expression for a condition."""
     if not isinstance(text, str):
         raise AnsibleFilterError(f"drover.fleet.condition_to_acl expects the condition text, not {type(text).__name__}")
-    try:
+    with filter_errors("invalid condition: "):
         return compile_to_data(text, acl_prefix)
-    except ConditionError as exc:
-        raise AnsibleFilterError(f"invalid condition: {exc}") from exc
 
 
 class FilterModule:

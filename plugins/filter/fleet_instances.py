@@ -61,54 +61,8 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.drover.fleet.plugins.module_utils.fleet.placement import (
-    LABEL_BLUEPRINT, LABEL_CLUSTER, LABEL_SERVICE, LABEL_VERSION, RunningContainer,
-)
-
-
-def _name(container: dict) -> str:
-    name = container.get("Name")
-    if not name and container.get("Names"):
-        name = container["Names"][0]
-    return str(name or "").lstrip("/")
-
-
-def _labels(container: dict) -> dict:
-    labels = (container.get("Config") or {}).get("Labels")
-    if labels is None:
-        labels = container.get("Labels")
-    return {str(key): str(value) for key, value in (labels or {}).items()}
-
-
-def _ports(container: dict) -> dict:
-    """Container port -> host port, from the inspect form (`8080/tcp: [{HostPort}]`) or the list form."""
-    ports = {}
-    if isinstance(container.get("Ports"), list):
-        for item in container["Ports"]:
-            if item.get("PublicPort") and item.get("Type", "tcp") == "tcp":
-                ports[int(item["PrivatePort"])] = int(item["PublicPort"])
-        return ports
-    bindings = (container.get("HostConfig") or {}).get("PortBindings") or (container.get("NetworkSettings") or {}).get("Ports") or {}
-    for spec, targets in bindings.items():
-        number, protocol = (str(spec).split("/", 1) + [""])[:2]
-        if protocol not in ("", "tcp") or not number.isdigit():
-            continue
-        for target in targets or []:
-            if str(target.get("HostPort") or "").isdigit():
-                ports[int(number)] = int(target["HostPort"])
-                break
-    return ports
-
-
-def _running(container: dict) -> bool:
-    state = container.get("State")
-    if isinstance(state, dict):
-        return bool(state.get("Running"))
-    return str(state or "").lower() == "running"
-
-
-def _image(container: dict) -> str | None:
-    return container.get("ImageName") or (container.get("Config") or {}).get("Image") or container.get("Image")
+from ansible_collections.drover.fleet.plugins.module_utils.fleet.instances import find_instances
+from ansible_collections.drover.fleet.plugins.plugin_utils.filter_errors import filter_errors
 
 
 def fleet_instances(containers, host, address=None, blueprint=None):
@@ -120,21 +74,8 @@ def fleet_instances(containers, host, address=None, blueprint=None):
     wanted = [blueprint] if isinstance(blueprint, str) else blueprint
     if wanted is not None and not isinstance(wanted, (list, tuple)):
         raise AnsibleFilterError(f"drover.fleet.fleet_instances: blueprint must be a name or a list of names, not {blueprint!r}")
-    found = []
-    for item in containers:
-        labels = _labels(item)
-        if LABEL_BLUEPRINT not in labels or (wanted is not None and labels[LABEL_BLUEPRINT] not in wanted):
-            continue
-        container = RunningContainer(host=host, name=_name(item), labels=labels, ports=_ports(item), image=_image(item),
-                                     running=_running(item), address=address or host)
-        found.append({
-            "host": container.host, "address": container.address, "name": container.name, "id": item.get("Id"),
-            "image": container.image, "running": container.running, "labels": labels,
-            "ports": {str(port): host_port for port, host_port in sorted(container.ports.items())},
-            "blueprint": container.blueprint, "cluster": labels.get(LABEL_CLUSTER), "service": labels.get(LABEL_SERVICE),
-            "version": labels.get(LABEL_VERSION), "slot": container.slot, "key": container.key, "host_port": container.host_port,
-        })
-    return sorted(found, key=lambda entry: entry["name"])
+    with filter_errors("drover.fleet.fleet_instances: ", also=(ValueError, TypeError, AttributeError)):
+        return find_instances(containers, host, address, list(wanted) if wanted is not None else None)
 
 
 class FilterModule:

@@ -135,11 +135,11 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.fleet.placement import (
     DEFAULT_PORT_RANGE, PlacementOptions, candidates_from_data, plan_data, plan_placement, running_from_data,
 )
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.sources import load_source
+from ansible_collections.drover.fleet.plugins.plugin_utils.filter_errors import filter_errors
 
 
 def _port_range(value) -> tuple:
@@ -178,7 +178,7 @@ def placement_plan(source, hosts, containers=None, blueprint=None, port_range="%
         raise AnsibleFilterError(f"drover.fleet.placement_plan: containers must be a list, not {type(containers).__name__}")
     if desired_counts is not None and not isinstance(desired_counts, dict):
         raise AnsibleFilterError(f"drover.fleet.placement_plan: desired_counts must be a mapping, not {type(desired_counts).__name__}")
-    try:
+    with filter_errors("drover.fleet.placement_plan: ", also=(ValueError,)):
         options = PlacementOptions(
             port_range=_port_range(port_range),
             default_slots=int(default_slots) if default_slots not in (None, "") else None,
@@ -187,8 +187,6 @@ def placement_plan(source, hosts, containers=None, blueprint=None, port_range="%
             current=state == "current",
         )
         plan = plan_placement(load_source(source), candidates_from_data(hosts), running_from_data(containers), _blueprints(blueprint), options)
-    except (DroverError, ValueError) as exc:
-        raise AnsibleFilterError(f"drover.fleet.placement_plan: {exc}") from exc
     return plan_data(plan)
 
 

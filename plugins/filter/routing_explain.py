@@ -58,19 +58,15 @@ _value:
       elements: string
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.routing.explain import explain
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.sources import load_source
+from ansible_collections.drover.fleet.plugins.plugin_utils.filter_errors import filter_errors
 
 
 def routing_explain(source) -> list:
     """The routing of every gateway, as data and sentences."""
-    try:
+    with filter_errors():
         return explain(load_source(source))
-    except DroverError as exc:
-        raise AnsibleFilterError(str(exc)) from exc
 
 
 class FilterModule:

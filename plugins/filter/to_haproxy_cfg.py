@@ -52,24 +52,7 @@ _value:
   type: string
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import render
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render_inputs import instances_from_data, render_options_from_data
-from ansible_collections.drover.fleet.plugins.module_utils.dsl.sources import load_source
-
-
-def render_files(source, options=None, instances=None) -> dict:
-    """All rendered files by relative path ("haproxy.cfg", "maps/<name>.map", "maps/<frontend>.<condition>.acl")."""
-    if options is not None and not isinstance(options, dict):
-        raise AnsibleFilterError(f"options must be a dict, not {type(options).__name__}")
-    if instances is not None and not isinstance(instances, dict):
-        raise AnsibleFilterError(f"instances must be a dict, not {type(instances).__name__}")
-    try:
-        return render(load_source(source), render_options_from_data(options), instances_from_data(instances)).files
-    except DroverError as exc:
-        raise AnsibleFilterError(str(exc)) from exc
+from ansible_collections.drover.fleet.plugins.plugin_utils.rendering import render_files
 
 
 def to_haproxy_cfg(source, options=None, instances=None) -> str:

@@ -46,7 +46,7 @@ _value:
   type: dict
 """
 
-from ansible_collections.drover.fleet.plugins.filter.to_haproxy_cfg import render_files
+from ansible_collections.drover.fleet.plugins.plugin_utils.rendering import render_files
 
 
 def to_haproxy_maps(source, options=None) -> dict:

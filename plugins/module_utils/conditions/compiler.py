@@ -64,7 +64,6 @@ ACL_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]+")
 
 # A literal of the normal form: (ACL definition, True when it must hold / False when it must not).
 Literal = tuple  # (str, bool)
-Alternative = tuple  # of Literal, all must hold
 
 
 @dataclass(frozen=True)

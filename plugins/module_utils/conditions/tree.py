@@ -102,7 +102,6 @@ class RawAcl:
 
 
 ConditionNode = Union[And, Or, Not, UserAgent, Host, HasCookie, HasHeader, CookieContains, HeaderContains, RawAcl]
-LEAF_TYPES = (UserAgent, Host, HasCookie, HasHeader, CookieContains, HeaderContains, RawAcl)
 
 # A value that can be written without quotes in the condition language.
 _BARE_FORBIDDEN = frozenset(" \t\n\r\f\v()\"'\\")

@@ -20,7 +20,6 @@ from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import Arti
 from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import DEFAULT_SLOTS, all_backends
 from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import plan as routing_plan
 
-LABEL_PREFIX = "drover."
 LABEL_BLUEPRINT = "drover.blueprint"
 LABEL_CLUSTER = "drover.cluster"
 LABEL_SERVICE = "drover.service"
@@ -548,6 +547,29 @@ def _instance_data(instance: PlannedInstance) -> dict:
     data["publish"] = instance.publish
     data["ready_url"] = instance.ready_url
     return data
+
+
+def drain_servers(plan: dict, servers: list) -> list:
+    """The load balancer's servers (haproxy_info's `servers`: backend, server, address, port, state) that point at a
+    container the plan (`plan_data`) removes, found by `address:host_port`, so that even a service gone from the
+    blueprint is drained. Each comes with `drain`: false for a server in maintenance already, which only has to stay
+    there. The deploy role drains those with `drain`, then puts all of them in maintenance, before the containers go."""
+    if not isinstance(plan, dict) or not isinstance(plan.get("remove", []), list):
+        raise PlacementError(f"the plan must be placement_plan's result, a mapping with a list `remove`, not {type(plan).__name__}")
+    if not isinstance(servers, list) or not all(isinstance(server, dict) for server in servers):
+        raise PlacementError("the servers must be a list of mappings with backend, server, address, port and state (haproxy_info's servers)")
+    removed = {(removal.get("address"), _port(removal.get("host_port"))) for removal in plan.get("remove", []) if isinstance(removal, dict)}
+    return [
+        {"backend": server.get("backend"), "server": server.get("server"), "address": server.get("address"), "port": server.get("port"),
+         "state": server.get("state"), "drain": server.get("state") != "maint"}
+        for server in servers
+        if (server.get("address"), _port(server.get("port"))) in removed
+    ]
+
+
+def _port(value) -> int | None:
+    """A port as an int, whether it comes as a number or as text (a templated value)."""
+    return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else None
 
 
 def running_from_data(items) -> list[RunningContainer]:

@@ -13,7 +13,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import (
 )
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import load_text
 from ansible_collections.drover.fleet.plugins.module_utils.fleet.placement import (
-    HostCandidate, PlacementError, PlacementOptions, RunningContainer, candidates_from_data, container_name, image_version,
+    HostCandidate, PlacementError, PlacementOptions, RunningContainer, candidates_from_data, container_name, drain_servers, image_version,
     plan_data, plan_placement, running_from_data,
 )
 
@@ -115,6 +115,32 @@ def test_scale_in_removes_highest_slots_and_scale_out_fills_lowest_free():
     hole = [item for item in running if item.labels["drover.slot"] != "2" or item.labels["drover.service"] != "demo:1.0"]
     refilled = plan_placement(artifacts(old=5), {"*": candidates}, hole)
     assert [(item.slot, item.service) for item in refilled.start] == [(2, "demo:1.0")]
+
+
+def test_the_servers_to_drain_are_those_at_a_removed_container_address_and_port():
+    """What the deploy role drains before a scale-in: the load balancer's servers (haproxy_info's) that point at a
+    container the plan removes, wherever they are; one in maintenance already only stays there."""
+    candidates = hosts()
+    running, candidates = apply(plan_placement(artifacts(old=3), {"*": candidates}, []), candidates)
+    smaller = plan_data(plan_placement(artifacts(old=2), {"*": candidates}, running))
+    [leaving] = smaller["remove"]
+    kept = smaller["keep"][0]
+
+    def server(name, address, port, state="ready"):
+        return {"backend": "bk_x", "server": name, "address": address, "port": port, "state": state, "weight": 1}
+
+    servers = [server("slot1", kept["address"], kept["host_port"]), server("slot3", leaving["address"], leaving["host_port"]),
+               server("slot9", leaving["address"], str(leaving["host_port"]), "maint"), server("slot4", "0.0.0.0", 0, "maint"),
+               server("slot5", leaving["address"], leaving["host_port"] + 1)]
+    assert drain_servers(smaller, servers) == [
+        {"backend": "bk_x", "server": "slot3", "address": leaving["address"], "port": leaving["host_port"], "state": "ready", "drain": True},
+        {"backend": "bk_x", "server": "slot9", "address": leaving["address"], "port": str(leaving["host_port"]), "state": "maint", "drain": False},
+    ]
+    assert drain_servers(plan_data(plan_placement(artifacts(old=3), {"*": candidates}, running)), servers) == []
+    with pytest.raises(PlacementError, match="placement_plan's result"):
+        drain_servers([leaving], servers)
+    with pytest.raises(PlacementError, match="haproxy_info's servers"):
+        drain_servers(smaller, "slot3")
 
 
 def test_host_leaving_the_group_moves_its_instances_to_a_free_slot_first():

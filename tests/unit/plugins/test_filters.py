@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.filter.blueprint_load import blueprint_load
 from ansible_collections.drover.fleet.plugins.filter.condition_to_acl import condition_to_acl
 from ansible_collections.drover.fleet.plugins.filter.routing_explain import routing_explain
@@ -113,3 +114,18 @@ def test_short_name_shim_exposes_the_same_filters():
     filters = module.FilterModule().filters()
     assert filters["to_haproxy_cfg"] is to_haproxy_cfg
     assert set(filters) == {"blueprint_load", "condition_to_acl", "routing_explain", "to_haproxy_cfg", "to_haproxy_maps"}
+
+
+def test_a_filter_never_imports_another_filter():
+    """What filters share lives in plugins/plugin_utils/ (controller-only), as community.crypto keeps it."""
+    for path in sorted((REPO / "plugins" / "filter").glob("*.py")):
+        assert "plugins.filter" not in path.read_text(), f"{path.name} imports another filter"
+
+
+def test_engine_errors_reach_playbooks_as_filter_errors_chained_to_their_cause():
+    with pytest.raises(AnsibleFilterError, match=r"invalid-blueprint.yml:21:\d+") as caught:
+        routing_explain(INVALID)
+    assert isinstance(caught.value.__cause__, DroverError)
+    with pytest.raises(AnsibleFilterError, match=r"^invalid condition: ") as caught:
+        condition_to_acl("user-agent == (")
+    assert isinstance(caught.value.__cause__, DroverError)

@@ -9,6 +9,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.drover.fleet.plugins.action.haproxy_routing import MASK, mask_secrets, render_options
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render_inputs import instances_from_data
+from ansible_collections.drover.fleet.plugins.filter.drain_servers import drain_servers
 from ansible_collections.drover.fleet.plugins.filter.fleet_instances import fleet_instances
 from ansible_collections.drover.fleet.plugins.filter.placement_plan import placement_plan
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
@@ -48,6 +49,22 @@ def test_fleet_instances_filters_by_blueprint_and_checks_its_input():
         fleet_instances({"containers": []}, host="app1")
     with pytest.raises(AnsibleFilterError, match="needs host="):
         fleet_instances([], host="")
+
+
+def test_fleet_instances_reports_a_malformed_container_as_a_filter_error():
+    broken = dict(DOCKER, Ports=[{"PrivatePort": "web", "PublicPort": 20001, "Type": "tcp"}])
+    with pytest.raises(AnsibleFilterError, match="drover.fleet.fleet_instances: invalid literal"):
+        fleet_instances([broken], host="app1")
+
+
+def test_drain_servers_filter_matches_the_plan_removals_with_the_servers():
+    plan = {"remove": [{"address": "10.0.0.11", "host_port": 20001, "container_name": "c", "host": "app1"}]}
+    servers = [{"backend": "bk", "server": "slot1", "address": "10.0.0.11", "port": 20001, "state": "drain"},
+               {"backend": "bk", "server": "slot2", "address": "10.0.0.12", "port": 20001, "state": "ready"}]
+    assert drain_servers(plan, servers) == [{"backend": "bk", "server": "slot1", "address": "10.0.0.11", "port": 20001, "state": "drain",
+                                             "drain": True}]
+    with pytest.raises(AnsibleFilterError, match="drover.fleet.drain_servers: the servers must be a list"):
+        drain_servers(plan, {"servers": servers})
 
 
 def test_placement_plan_filter_round_trip_from_found_containers():
