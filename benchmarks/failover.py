@@ -92,8 +92,8 @@ class Pair:
         path.write_text(BLUEPRINT.read_text(encoding="utf-8").replace("sticky: route", f"sticky: {sticky}"), encoding="utf-8")
         self.playbook("deploy", {"drover_blueprint": str(path), "haproxy_dynamic_cookie_key": cookie_key or self.cookie_key})
 
-    def keepalived(self) -> str:
-        return self.playbook("keepalived", {})
+    def keepalived(self, variables: dict | None = None, *args: str) -> str:
+        return self.playbook("keepalived", variables or {}, *args)
 
     def holders(self) -> list[str]:
         return vip_holders(self.state)
@@ -176,6 +176,8 @@ class Round:
     outage_s: float
     requests: int
     failed: int
+    # failed requests sent after the VIP had moved: none expected, the new holder's gratuitous ARP reaches the clients
+    failed_after_move: int
     errors: dict
     clients: int
     kept: int
@@ -243,7 +245,8 @@ def run_round(pair: Pair, fault: str, sticky: str, *, clients: int = 8, pace: fl
     result = Round(fault=fault, sticky=sticky, active=active.name, new_active=pair.peer(active).name,
                    vip_moved_s=moved - started,
                    outage_s=longest_gap(answers, started),
-                   requests=len(answers), failed=len(failures), errors=errors, clients=clients,
+                   requests=len(answers), failed=len(failures), failed_after_move=sum(a.sent > moved for a in failures),
+                   errors=errors, clients=clients,
                    kept=clients - len(changed), changed_clients=changed)
     pair.repair(fault, active)
     return result

@@ -235,7 +235,8 @@ def test_status_lists_every_host_with_its_health(lab):
         by_name = {entry["name"]: entry for entry in lab_status(lab.state_dir)}
         assert set(by_name) == {"lb1", "app1", "app2"}
         assert by_name["app2"] == {"name": "app2", "address": lab.host("app2").address, "group": "apps", "zone": "zone-b",
-                                   "sshd": True, "podman": True, "containers": 1}
+                                   "sshd": True, "podman": True, "containers": 1, "vip": None}
+        assert by_name["lb1"]["vip"] is None  # one load balancer: no VIP
         assert by_name["lb1"]["group"] == "loadbalancers" and by_name["lb1"]["containers"] == 0
         cli = CliRunner().invoke(lab_command, ["status", "--format", "json", "--state-dir", str(lab.state_dir)])
         assert cli.exit_code == 0, cli.output
@@ -303,3 +304,40 @@ def test_down_leaves_nothing_behind(tmp_path):
     wait_for(lambda: not leftovers(state_dir, bridge, pids, containers), timeout=10, message="nothing of the lab left")
     lab_down(state_dir)  # a second down finds nothing to do and does not fail
     assert leftovers(state_dir, bridge, pids, containers) == []
+
+
+def test_load_balancers_come_first_and_two_share_a_vip(tmp_path):
+    """`--load-balancers 2`: lb1, lb2, then the apps (`--hosts` stays the total); the VIP is reserved in the state and
+    the inventory, and `lab status` names the load balancer whose eth0 holds it."""
+    subnet, bridge = free_lab_network()
+    state_dir = tmp_path / "lab"
+    runner = CliRunner()
+    refused = runner.invoke(lab_command, ["up", "--hosts", "1", "--load-balancers", "2", "--state-dir", str(state_dir),
+                                          "--subnet", subnet, "--bridge", bridge, "--no-images"])
+    assert refused.exit_code == 1 and "--load-balancers must be between 1 and --hosts (1), not 2" in refused.output
+    try:
+        up = runner.invoke(lab_command, ["up", "--hosts", "3", "--load-balancers", "2", "--state-dir", str(state_dir),
+                                         "--subnet", subnet, "--bridge", bridge, "--no-images"])
+        assert up.exit_code == 0, up.output
+        state = load_lab(state_dir)
+        vip = str(ipaddress.IPv4Network(subnet).network_address + 250)
+        assert [(host.name, host.group, host.zone, host.address) for host in state.hosts] == [
+            ("lb1", "loadbalancers", "zone-a", str(ipaddress.IPv4Network(subnet).network_address + 10)),
+            ("lb2", "loadbalancers", "zone-b", str(ipaddress.IPv4Network(subnet).network_address + 11)),
+            ("app1", "apps", "zone-a", str(ipaddress.IPv4Network(subnet).network_address + 12))]
+        assert state.vip == vip and f"vip:       {vip}" in up.output
+        listing = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", str(state.inventory), "--list"],
+                                 capture_output=True, text=True, check=True, timeout=60)
+        hostvars = json.loads(listing.stdout)["_meta"]["hostvars"]
+        assert hostvars["lb2"]["keepalived_vip"] == vip and hostvars["app1"]["drover_lb_vip"] == vip
+
+        status = runner.invoke(lab_command, ["status", "--state-dir", str(state_dir)])
+        assert f"VIP {vip}: held by no load balancer" in status.output
+        # what keepalived does on the holder
+        subprocess.run(["ip", "-n", state.host("lb2").netns, "addr", "add", f"{vip}/32", "dev", "eth0"], check=True)
+        assert [entry["vip"] for entry in lab_status(state_dir)] == [False, True, None]
+        status = runner.invoke(lab_command, ["status", "--state-dir", str(state_dir)])
+        assert f"VIP {vip}: held by lb2\n" in status.output
+    finally:
+        lab_down(state_dir)
+    wait_for(lambda: not leftovers(state_dir, bridge, set(), set()), timeout=10, message="lab removed")
