@@ -262,6 +262,7 @@ def summary(rounds: list) -> dict:
             "outage_max_s": max(r.outage_s for r in rounds),
             "failed_median": statistics.median(r.failed for r in rounds),
             "failed_max": max(r.failed for r in rounds),
+            "failed_after_move": sum(r.failed_after_move for r in rounds),
             "requests": sum(r.requests for r in rounds),
             "kept": sum(r.kept for r in rounds), "clients": sum(r.clients for r in rounds)}
 
@@ -287,9 +288,22 @@ def markdown(groups: dict, args, started: str, seconds: float) -> str:
               "state. Instance cookies (`sticky: instance`) are derived from `dynamic-cookie-key` and the server's "
               "address and port: the load balancers must share the key and the slot addresses, which the deploy role "
               "gives them.",
-              "- Failed requests scale with the request rate: at the rate above, an outage of one second fails about "
-              f"{args.clients / (args.pace + 0.001):.0f} requests."]
+              f"- Failed requests are the requests sent during the outage: these clients offer up to "
+              f"{args.clients / args.pace:.0f} requests per second and a refused connection fails at once, so the count "
+              "follows the request rate and the outage. Requests that failed after the VIP had moved: "
+              f"{sum(summary(rounds)['failed_after_move'] for rounds in groups.values())}, in every round together "
+              "(the new holder's gratuitous ARP reaches the clients at once).",
+              "- The control gives each load balancer its own `dynamic-cookie-key`: clients whose cookie the new load "
+              "balancer does not know are balanced again, and keep their instance only by chance (the canary's 1.0 has "
+              "two instances, 1.1 one)."]
     return "\n".join(lines) + "\n"
+
+
+def rounds_from_json(path: str) -> dict:
+    """The rounds of an earlier `--json` run, grouped as `main` groups them (to rewrite the section from them)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {(group["fault"], group["sticky"], group["label"]): [Round(**item) for item in group["rounds"]]
+            for group in data["groups"]}
 
 
 def parse_args(argv=None):

@@ -117,6 +117,22 @@ def test_keepalived_role_second_run_and_check_mode_change_nothing(pair):
     assert after == before and "advert_int 1\n" in after["lb1"]
 
 
+def test_a_changed_setting_is_reloaded_and_the_vip_stays(pair):
+    holder = pair.active()
+    pids = {host.name: run_in_host(host, ["cat", "/run/keepalived.pid"]).stdout for host in pair.load_balancers}
+    changed = pair.keepalived({"keepalived_auth_pass": pair.auth_pass, "keepalived_check_rise": 3}, "-v")
+    try:
+        assert recap(changed) == {"lb1": 2, "lb2": 2}  # the configuration, and the reload handler
+        for host in pair.load_balancers:
+            assert run_in_host(host, ["cat", "/run/keepalived.pid"]).stdout == pids[host.name]
+            assert "Reload complete" in run_in_host(host, ["cat", "/run/keepalived.log"]).stdout
+        assert pair.holders() == [holder.name]
+    finally:
+        restored = pair.keepalived({"keepalived_auth_pass": pair.auth_pass})
+    assert recap(restored) == {"lb1": 2, "lb2": 2}
+    assert pair.active().name == holder.name
+
+
 def test_vip_moves_when_haproxy_stops_on_the_active_load_balancer_under_load(pair, record_property):
     result = run_round(pair, "haproxy", "route", clients=CLIENTS, pace=PACE)
     record_property("failover", result)
