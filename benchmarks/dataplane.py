@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import statistics
 import subprocess
 import sys
@@ -295,6 +296,7 @@ def main() -> None:
     args.no_write = args.no_write or bool(args.only)
     processes: dict[str, subprocess.Popen] = {}
     results: dict[str, dict[str, list]] = {}
+    loads: list[float] = []  # the machine's 1-minute load average at each round: how much other work ran beside
     try:
         with tempfile.TemporaryDirectory() as tmp:
             ports = backend_ports()
@@ -315,18 +317,19 @@ def main() -> None:
                     # the order rotates, so no configuration always runs first, or after the same one
                     for setup in configs[round_number % len(configs):] + configs[:round_number % len(configs)]:
                         runs[setup.name].append(measure(setup, processes[setup.name], args.duration, args.connections, client))
+                    loads.append(os.getloadavg()[0])
                     print(f"{client_name}: " + ", ".join(f"{name} {r[-1][0]:.0f} req/s {r[-1][1]:.2f} µs/req" for name, r in runs.items()), flush=True)
     finally:
         for process in processes.values():
             process.terminate()
             process.wait(timeout=10)
-    markdown = report(results, args, hand_written_config(9000, [8001, 8002, 8003], "/run/haproxy/admin.sock"))
+    markdown = report(results, args, loads, hand_written_config(9000, [8001, 8002, 8003], "/run/haproxy/admin.sock"))
     if not args.no_write:
         write_section("dataplane", markdown)
     print(markdown)
 
 
-def report(results: dict, args, shown_config: str) -> str:
+def report(results: dict, args, loads: list[float], shown_config: str) -> str:
     rows, summary = [], []
     for client_name, runs in results.items():
         for name, measured in runs.items():
@@ -342,7 +345,9 @@ def report(results: dict, args, shown_config: str) -> str:
     return "\n".join([
         "## Data plane: drover's gateway against a hand-written configuration and plain roundrobin (`benchmarks/dataplane.py`)",
         "",
-        f"Machine: {machine_description()}; 2 cores shared with other work running at the same time, so every comparison is made "
+        f"Machine: {machine_description()}, shared with other work running at the same time (1-minute load average at the "
+        f"rounds: median {statistics.median(loads):.1f}, from {min(loads):.1f} to {max(loads):.1f}; this benchmark itself "
+        f"accounts for about 2 of it), so every comparison is made "
         f"in interleaved rounds (the three configurations one after another, the order rotating each round) and given as the "
         f"median of the per-round ratios; `dataplane_instructions.py` below gives the same comparison in instructions, which "
         f"other load does not move. wrk, 1 thread, {args.connections} connections, {args.duration} s per round, {args.rounds} rounds "
@@ -392,6 +397,10 @@ def report(results: dict, args, shown_config: str) -> str:
         "Medians of the per-round ratios, throughput (CPU-cost ratio: the other's CPU time per request over drover's):",
         "",
         *summary,
+        "",
+        "With a load average well above the cores, single rounds spread widely and these ratios move by several percent "
+        "from one run to the next, more than the differences they measure; the instruction counts below do not move with "
+        "the load and decide.",
         "",
         "Targets: drover's gateway at least 0.98 of the hand-written configuration's throughput for every kind of client, and "
         "at least 0.95 of plain roundrobin's for returning clients, browser sessions and new connections. A new client on "
