@@ -19,6 +19,7 @@ dynamic-cookie-key on each load balancer, to show that the measurement sees clie
 load balancers disagree.
 
 Run:  .venv/bin/python benchmarks/failover.py [--rounds 5] [--no-control] [--no-write] [--json FILE]
+      .venv/bin/python benchmarks/failover.py --from-json FILE   (rewrites the section from an earlier run)
 """
 
 from __future__ import annotations
@@ -317,11 +318,19 @@ def parse_args(argv=None):
     parser.add_argument("--bridge", help="the lab's bridge name (default: a free one)")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--json", help="write every number to this file")
+    parser.add_argument("--from-json", help="no run: write the section from the rounds of an earlier --json file")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        data = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+        text = markdown(rounds_from_json(args.from_json), args, data.get("date", "earlier"), data["total_seconds"])
+        print(text)
+        if not args.no_write:
+            write_section("failover", text)
+        return 0
     if os.geteuid() != 0:
         print("the lab needs root", file=sys.stderr)
         return 2
@@ -359,7 +368,7 @@ def main(argv=None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     data = {"groups": [{"fault": fault, "sticky": sticky, "label": label, "summary": summary(items),
                         "rounds": [asdict(item) for item in items]} for (fault, sticky, label), items in groups.items()],
-            "total_seconds": time.monotonic() - began}
+            "total_seconds": time.monotonic() - began, "date": started}
     text = markdown(groups, args, started, data["total_seconds"])
     print(text)
     if args.json:
