@@ -207,7 +207,7 @@ class Plan:
         return bool(self.start or self.remove)
 
     def renderer_instances(self, actions: tuple = ("keep", "start")) -> dict:
-        """`{"<blueprint>/<cluster>/<service>": [Instance, ...]}`, the form `haproxy_render.render` takes, for the
+        """`{"<blueprint>/<cluster>/<service>": [Instance, ...]}`, the form `haproxy/render.py` takes, for the
         instances with the given actions (`("keep",)`: only those running already). A breed with several ports also
         gets `<key>/<port name>` entries, so each port's backend reaches that port's host port."""
         found = {}

@@ -99,7 +99,7 @@ class BackendPlan:
 class Test:
     """A route condition with its strength; a rule takes a matching request when a draw below PICK_RANGE is below
     `threshold` (strength in units of PICK_RANGE). Several rules repeating the test share one draw per request, kept in
-    the variable `var`; a test only one rule uses is drawn in that rule (the renderer decides, see haproxy_render)."""
+    the variable `var`; a test only one rule uses is drawn in that rule (the renderer decides, see haproxy/render.py)."""
 
     key: str
     var: str
