@@ -26,7 +26,10 @@ from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverE
 
 PARTS_DIR = "drover.d"
 PART_SUFFIX = ".cfg"
-PART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
+# a part is named after the artifact that owns it: `blueprint-<name>` or `gateway-<name>` (the DSL's name characters);
+# `legacy` holds what a configuration written before parts held and no artifact can be found for
+PART_KINDS = ("blueprint", "gateway")
+PART_NAME = re.compile(r"(?:(?:blueprint|gateway)-[A-Za-z0-9_.:@+~!-]{1,200}|legacy)")
 PATTERN_FILES = "drover_pattern_files"
 VIRTUAL_HOSTS = "drover_virtual_hosts"
 HEAD_MARK = "# drover head"
@@ -65,9 +68,20 @@ class ParsedConfig:
     sections: list
 
 
+def part_key(kind: str, name: str) -> str:
+    """The part of an artifact: `blueprint-<name>` or `gateway-<name>`."""
+    return check_part_name(f"{kind}-{name}")
+
+
+def describe(part: str) -> str:
+    """A part as people read it: blueprint 'demo', gateway 'web'."""
+    kind, _sep, name = part.partition("-")
+    return f"{kind} {name!r}" if kind in PART_KINDS else f"part {part!r}"
+
+
 def check_part_name(name: str) -> str:
     if not isinstance(name, str) or not PART_NAME.fullmatch(name):
-        raise DroverError(f"part name {name!r}: use 1 to 100 ASCII letters, digits and _ . + -, starting with a letter or digit "
+        raise DroverError(f"part name {name!r}: blueprint-<name> or gateway-<name>, with a blueprint's or gateway's name "
                           "(it names the file drover.d/<part>.cfg on the load balancers)")
     return name
 
@@ -155,14 +169,14 @@ def conflicts(name: str, sections: list, others: dict, head_sections: list = ())
     for other in sorted(others):
         theirs = claims_of(others[other])
         for keyword, section in sorted(mine.names & theirs.names):
-            problems.append(f"{keyword} {section} is already defined by part {other!r}")
+            problems.append(f"{keyword} {section} is already defined by {describe(other)}")
         for bind in sorted(mine.binds):
             for held in sorted(theirs.binds):
                 if _same_listener(bind, held):
-                    problems.append(f"the listener {bind} is already claimed by part {other!r} ({held})")
+                    problems.append(f"the listener {bind} is already claimed by {describe(other)} ({held})")
         for host in sorted(mine.hosts & theirs.hosts):
-            problems.append(f"virtual host {host} is already claimed by part {other!r}")
-    return [f"part {name!r}: {problem}" for problem in problems]
+            problems.append(f"virtual host {host} is already claimed by {describe(other)}")
+    return [f"{describe(name)}: {problem}" for problem in problems]
 
 
 def _pattern_lines(sections: list) -> list:
@@ -204,7 +218,10 @@ def assemble(head_text: str, parts: dict) -> str:
     if vhost_lines and vhost_shell is not None:
         default = [line for line in vhost_shell.lines if line.startswith("default_backend")]
         shell = [line for line in vhost_shell.lines if not line.startswith("default_backend")]
-        merged = Section(vhost_shell.keyword, vhost_shell.name, vhost_shell.comments, shell + vhost_lines + default)
+        # HAProxy runs every http-request rule before any use_backend rule, and warns when a part's order says otherwise
+        rules = [line for line in vhost_lines if line.startswith("http-request")]
+        routing = [line for line in vhost_lines if not line.startswith("http-request")]
+        merged = Section(vhost_shell.keyword, vhost_shell.name, vhost_shell.comments, shell + rules + routing + default)
         out.append("\n" + merged.text())
     return "".join(out)
 
@@ -247,15 +264,16 @@ def map_files_of(text: str) -> list:
     return sorted(set(files))
 
 
-_BLUEPRINT_OF_COMMENT = re.compile(r"^# (?:gateway|route target) ([A-Za-z0-9][^/\s]*)/")
+_BLUEPRINT_OF_COMMENT = re.compile(r"^# (?:gateway|route target) ([^/\s]+)/")
+_STANDALONE_GATEWAY_COMMENT = re.compile(r"^# gateway ([^/\s]+)$")
 
 
-def split_single_file(config_text: str, default_part: str = "gateways") -> tuple:
+def split_single_file(config_text: str, default_part: str = "legacy") -> tuple:
     """Take over a configuration written before parts existed: (its head text, {part: part text}).
 
-    A section goes to the part named after the blueprint in its comment (`# gateway demo/9050`, `# route target
-    demo/shop/demo:1.0`), which is the part a later deploy of that blueprint writes; the rest of the drover sections
-    (standalone gateways, external targets, virtual-host rules) go to `default_part`. Each pattern file goes with the
+    A section goes to the part of the artifact its comment names (`# gateway demo/9050` and `# route target
+    demo/shop/demo:1.0`: blueprint-demo; `# gateway web`: gateway-web), which is the part a later deploy of that
+    artifact writes; the rest (external targets, virtual-host rules) goes to `default_part`. Each pattern file goes with the
     frontend whose name it carries. `global`, `defaults`, the stats listener, the no-route backends and the
     virtual-hosts listener are the head's."""
     parsed = parse_sections(config_text)
@@ -274,12 +292,14 @@ def split_single_file(config_text: str, default_part: str = "gateways") -> tuple
             rules = [line for line in section.lines if line not in shell]
             parts.setdefault(default_part, []).append(Section(section.keyword, section.name, [], rules))
             continue
-        blueprint = None
+        owner = default_part
         for comment in section.comments:
             match = _BLUEPRINT_OF_COMMENT.match(comment)
-            if match:
-                blueprint = match.group(1)
-        owner = blueprint if blueprint and PART_NAME.fullmatch(blueprint) else default_part
+            standalone = _STANDALONE_GATEWAY_COMMENT.match(comment)
+            if match and PART_NAME.fullmatch(f"blueprint-{match.group(1)}"):
+                owner = f"blueprint-{match.group(1)}"
+            elif standalone and PART_NAME.fullmatch(f"gateway-{standalone.group(1)}"):
+                owner = f"gateway-{standalone.group(1)}"
         parts.setdefault(owner, []).append(section)
         if section.keyword == "frontend":
             frontend_owner[section.name] = owner

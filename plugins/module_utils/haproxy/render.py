@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.drover.fleet.plugins.module_utils.conditions.api import ConditionError, compile_condition
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError, DslError, DslIssue
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy import parts
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.quoting import HaproxyTextError, quote_word, split_words
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.sockets import DEFAULT_ADMIN_SOCKET
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import HTTP, ArtifactSet, Instance
@@ -575,20 +576,6 @@ def _virtual_host_rules(frontend: FrontendPlan) -> list[str]:
     return lines
 
 
-def virtual_hosts_frontend(frontends: list[FrontendPlan], options: RenderOptions, compiler: _ConditionCompiler) -> list[str] | None:
-    """One frontend on options.virtual_hosts_bind that replicates each http gateway's routing, guarded by its hosts."""
-    served = [f for f in frontends if f.mode == HTTP and f.virtual_hosts]
-    if not served or not options.virtual_hosts_bind:
-        return None
-    lines = [f"bind {options.virtual_hosts_bind}", "mode http", "option idle-close-on-response"]
-    for frontend in served:
-        lines.extend(_virtual_host_rules(frontend))
-    for frontend in served:
-        guard = [f"{{ var({names.VHOST_VAR}) -m str {frontend.tag} }}"]
-        lines.extend(routing_lines(frontend, options, compiler, guard))
-    return lines + [f"default_backend {UNROUTED_BACKEND[HTTP]}"]
-
-
 def _check_words(backend: BackendPlan) -> str:
     check = backend.health_check
     words = ["check"]
@@ -799,12 +786,20 @@ def weights_map(artifacts: ArtifactSet, options: RenderOptions | None = None) ->
     return map_files(plan(artifacts, options.default_slots), options)
 
 
-def render(artifacts: ArtifactSet, options: RenderOptions | None = None, instances: dict | None = None) -> RenderedConfig:
-    """Render haproxy.cfg and its maps. `instances`: {"<blueprint>/<cluster>/<breed>": [Instance, ...]} (a key with
-    "/<port name>" appended wins for that port), the running instances to put into their server slots.
+@dataclass
+class _Sections:
+    """Everything a plan renders to, before it is laid out as one file or as parts."""
 
-    Raises DslError (bad input, at its origin) or DroverError (bad options)."""
-    options = options or RenderOptions()
+    frontends: list
+    backends: list
+    frontend_sections: list
+    backend_sections: list
+    vhost_rules: dict
+    vhost_routing: dict
+    warnings: list
+
+
+def _sections(artifacts: ArtifactSet, options: RenderOptions, instances: dict | None) -> _Sections:
     validate_options(options)
     frontends = plan(artifacts, options.default_slots)
     backends = all_backends(frontends)
@@ -817,39 +812,146 @@ def render(artifacts: ArtifactSet, options: RenderOptions | None = None, instanc
         warnings.append("gateways have virtual_hosts but no virtual-hosts listener is set (RenderOptions.virtual_hosts_bind: "
                         "render_options.virtual_hosts_bind in Ansible, --virtual-hosts-bind for `drover render`): virtual hosts are not served")
     compiler = _ConditionCompiler()
-    frontend_sections = [{"name": f.name, "comment": names.gateway_comment(f.label), "lines": frontend_lines(f, options, compiler)} for f in frontends]
-    vhost_lines = virtual_hosts_frontend(frontends, options, compiler)
-    if vhost_lines is not None:
-        frontend_sections.append({"name": "drover_virtual_hosts", "comment": "virtual hosts of all http gateways", "lines": vhost_lines})
-    _refuse_shared_ports(frontends, options, vhost_lines is not None)
-    if options.stats_bind:
-        frontend_sections.append({"name": "drover_stats", "comment": "stats page and Prometheus metrics", "lines": stats_lines(options)})
+    frontend_sections = [{"name": f.name, "comment": names.gateway_comment(f.label), "lines": frontend_lines(f, options, compiler),
+                          "part": part_of_frontend(f)} for f in frontends]
+    vhost_rules, vhost_routing = {}, {}
+    if options.virtual_hosts_bind:
+        for frontend in frontends:
+            if frontend.mode == HTTP and frontend.virtual_hosts:
+                vhost_rules[frontend.name] = _virtual_host_rules(frontend)
+                guard = [f"{{ var({names.VHOST_VAR}) -m str {frontend.tag} }}"]
+                vhost_routing[frontend.name] = routing_lines(frontend, options, compiler, guard)
+    _refuse_shared_ports(frontends, options, bool(vhost_rules))
     if compiler.issues:
         raise DslError(compiler.issues)
+    owners = _backend_parts(frontends)
     backend_sections = [
-        {"name": b.name, "comment": names.route_target_comment(b.target),
+        {"name": b.name, "comment": names.route_target_comment(b.target), "part": owners[b.name],
          "lines": backend_lines(b, options, _backend_instances(b, instances), _check_ports(b, instances))}
         for b in backends
     ]
-    modes = sorted({f.mode for f in frontends})
-    for mode in modes:
-        backend_sections.append({"name": UNROUTED_BACKEND[mode], "comment": "no route: HTTP 503 or a closed connection", "lines": [f"mode {mode}"]})
-    patterns = map_files(frontends, options)
-    config = _render_template(
-        options.template_path,
+    return _Sections(frontends, backends, frontend_sections, backend_sections, vhost_rules, vhost_routing, warnings)
+
+
+def _vhost_shell(options: RenderOptions) -> list[str]:
+    return [f"bind {options.virtual_hosts_bind}", "mode http", "option idle-close-on-response"]
+
+
+def _template_context(options: RenderOptions, patterns: dict, frontends: list, backends: list) -> dict:
+    return dict(
         global_lines=_global_lines(options),
         defaults_lines=_defaults_lines(options),
         pattern_files=pattern_file_lines(patterns),
         http_log_format=quote_word(HTTP_LOG_FORMAT),
         # without a log target HAProxy ignores a log-format (with a warning) and still calls its logger per request
         logging=bool(options.log_target),
-        frontends=frontend_sections,
-        backends=backend_sections,
+        frontends=frontends,
+        backends=backends,
         options=options,
     )
+
+
+def render(artifacts: ArtifactSet, options: RenderOptions | None = None, instances: dict | None = None) -> RenderedConfig:
+    """Render haproxy.cfg and its maps as one file. `instances`: {"<blueprint>/<cluster>/<breed>": [Instance, ...]} (a
+    key with "/<port name>" appended wins for that port), the running instances to put into their server slots.
+
+    Raises DslError (bad input, at its origin) or DroverError (bad options)."""
+    options = options or RenderOptions()
+    found = _sections(artifacts, options, instances)
+    frontend_sections = list(found.frontend_sections)
+    if found.vhost_rules:
+        lines = _vhost_shell(options) + [line for rules in found.vhost_rules.values() for line in rules]
+        lines += [line for routing in found.vhost_routing.values() for line in routing] + [f"default_backend {UNROUTED_BACKEND[HTTP]}"]
+        frontend_sections.append({"name": "drover_virtual_hosts", "comment": "virtual hosts of all http gateways", "lines": lines})
+    if options.stats_bind:
+        frontend_sections.append({"name": "drover_stats", "comment": "stats page and Prometheus metrics", "lines": stats_lines(options)})
+    backend_sections = list(found.backend_sections)
+    for mode in sorted({f.mode for f in found.frontends}):
+        backend_sections.append({"name": UNROUTED_BACKEND[mode], "comment": "no route: HTTP 503 or a closed connection", "lines": [f"mode {mode}"]})
+    patterns = map_files(found.frontends, options)
+    config = _render_template(options.template_path, **_template_context(options, patterns, frontend_sections, backend_sections))
     files = {"haproxy.cfg": config}
     files.update(patterns)
-    return RenderedConfig(files=files, frontends=frontends, backends=backends, warnings=warnings)
+    return RenderedConfig(files=files, frontends=found.frontends, backends=found.backends, warnings=found.warnings)
 
 
-__all__ = ["RenderOptions", "RenderedConfig", "map_files", "render", "validate_options", "weights_map", "word"]
+# ---------------------------------------------------------------------------------------------------------------------
+# Parts: a load balancer shared by many blueprints (haproxy/parts.py)
+
+
+def part_of_frontend(frontend: FrontendPlan) -> str:
+    """The part a gateway's frontend belongs to: its blueprint's (`blueprint-<name>`), or its own for a standalone
+    gateway (`gateway-<name>`). A blueprint gateway's label starts with `<blueprint>/`; names never hold a `/`."""
+    if "/" in frontend.label:
+        return parts.part_key("blueprint", frontend.label.split("/", 1)[0])
+    return parts.part_key("gateway", frontend.label)
+
+
+def _backend_parts(frontends: list[FrontendPlan]) -> dict:
+    """{backend name: part}: a service's backend belongs to its blueprint's part, an external address's to the part of
+    the first gateway that routes to it."""
+    owners = {}
+    for frontend in frontends:
+        for backend in frontend.backends:
+            if backend.instance_key:
+                owners.setdefault(backend.name, parts.part_key("blueprint", backend.instance_key.split("/", 1)[0]))
+            else:
+                owners.setdefault(backend.name, part_of_frontend(frontend))
+    return owners
+
+
+@dataclass
+class RenderedParts:
+    """The head (the haproxy role's: global, defaults, listeners every part shares) and the parts, each with its
+    map and ACL files ({path relative to haproxy.cfg's directory: content})."""
+
+    head: str
+    parts: dict[str, str]
+    maps: dict[str, dict]
+    frontends: list[FrontendPlan] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def render_head(options: RenderOptions | None = None) -> str:
+    """The head of haproxy.cfg, the same for every part: global, defaults, the stats listener, the no-route backends,
+    and the virtual-hosts listener that parts add their rules to (parts.assemble)."""
+    options = options or RenderOptions()
+    validate_options(options)
+    frontends = []
+    if options.virtual_hosts_bind:
+        frontends.append({"name": parts.VIRTUAL_HOSTS, "comment": "virtual hosts of the http gateways of every part",
+                          "lines": _vhost_shell(options) + [f"default_backend {UNROUTED_BACKEND[HTTP]}"]})
+    if options.stats_bind:
+        frontends.append({"name": "drover_stats", "comment": "stats page and Prometheus metrics", "lines": stats_lines(options)})
+    backends = [{"name": name, "comment": "no route: HTTP 503 or a closed connection", "lines": [f"mode {mode}"]}
+                for mode, name in sorted(UNROUTED_BACKEND.items())]
+    return parts.HEAD_MARK + "\n" + _render_template(options.template_path, **_template_context(options, {}, frontends, backends))
+
+
+def render_parts(artifacts: ArtifactSet, options: RenderOptions | None = None, instances: dict | None = None) -> RenderedParts:
+    """The head and one part per blueprint and per standalone gateway of `artifacts` (see part_of_frontend)."""
+    options = options or RenderOptions()
+    found = _sections(artifacts, options, instances)
+    by_part: dict = {}
+    for frontend, section in zip(found.frontends, found.frontend_sections):
+        part = by_part.setdefault(section["part"], {"patterns": {}, "sections": [], "vhost": []})
+        part["patterns"].update(map_files([frontend], options))
+        part["sections"].append(parts.Section("frontend", section["name"], ["# " + section["comment"]], section["lines"]))
+        part["vhost"] += found.vhost_rules.get(frontend.name, []) + found.vhost_routing.get(frontend.name, [])
+    for section in found.backend_sections:
+        part = by_part.setdefault(section["part"], {"patterns": {}, "sections": [], "vhost": []})
+        part["sections"].append(parts.Section("backend", section["name"], ["# " + section["comment"]], section["lines"]))
+    texts, maps = {}, {}
+    for name, part in sorted(by_part.items()):
+        sections = []
+        if part["patterns"]:
+            sections.append(parts.Section("backend", parts.PATTERN_FILES, [], pattern_file_lines(part["patterns"])))
+        sections += part["sections"]
+        if part["vhost"]:
+            sections.append(parts.Section("frontend", parts.VIRTUAL_HOSTS, [], part["vhost"]))
+        texts[name] = parts.part_text(name, sections)
+        maps[name] = dict(part["patterns"])
+    return RenderedParts(head=render_head(options), parts=texts, maps=maps, frontends=found.frontends, warnings=found.warnings)
+
+
+__all__ = ["RenderOptions", "RenderedConfig", "RenderedParts", "render_head", "render_parts", "map_files", "render", "validate_options", "weights_map", "word"]
