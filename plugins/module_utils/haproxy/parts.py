@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 
 PARTS_DIR = "drover.d"
+# the head as the haproxy role last wrote it, beside the parts (read by people and diffs; haproxy.cfg is what runs)
+HEAD_FILE = "head.cfg"
 PART_SUFFIX = ".cfg"
 # a part is named after the artifact that owns it: `blueprint-<name>` or `gateway-<name>` (the DSL's name characters);
 # `legacy` holds what a configuration written before parts held and no artifact can be found for

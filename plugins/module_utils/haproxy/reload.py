@@ -45,6 +45,10 @@ from dataclasses import asdict, dataclass, field
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError, printable
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_scan import global_directives, server_definitions
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.parts import (
+    HEAD_FILE, HEAD_MARK, PartConflictError, assemble, check_part_name, conflicts, map_files_of, parse_sections, part_path, parts_dir,
+    read_parts, split_single_file,
+)
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.preflight import preflight_problems
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.quoting import HaproxyTextError, quote_word
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.process import process_gone
@@ -886,62 +890,185 @@ def apply_config(path: str, new_text: str, maps: dict | None = None, options: Re
     """
     options = options or ReloadOptions()
     path = os.path.abspath(path)
-    config_dir = os.path.dirname(path)
     maps = normalize_map_paths(maps)
-    state_dir = os.path.abspath(options.state_dir or os.path.join(config_dir, ".drover"))
+    state_dir = _state_dir(path, options)
     result = ApplyResult()
-
     if options.check_mode:
         return _plan_only(path, new_text, maps, options, state_dir, result)
-
     with ConfigLock(state_dir, options.lock_timeout, options.poll):
-        state = load_state(state_dir)
-        current = read_text(path)
-        current_maps = {rel: read_text(os.path.join(config_dir, rel)) for rel in maps}
-        changed_maps = sorted(rel for rel, text in maps.items() if current_maps[rel] != text)
-        config_changed = current != new_text
-        result.config_changed = config_changed
-        result.maps_changed = changed_maps
-        result.diff = ([_diff(path, current, new_text)] if config_changed else []) + [
-            _diff(os.path.join(config_dir, rel), current_maps[rel], maps[rel]) for rel in changed_maps
-        ]
-        if config_changed or changed_maps:
-            check_candidate(path, new_text, current, {rel: maps[rel] for rel in changed_maps}, options)
+        pending = _apply_locked(path, new_text, maps, options, state_dir, result, _Companions())
+    return _reload_if_needed(path, state_dir, options, result, pending)
 
-        manager = detect_service_manager(options) if options.reload else "none"
-        plan = _slot_plan(options, manager, state.pending, current, new_text) if config_changed else None
-        if plan is not None and _apply_slots_at_runtime(path, new_text, maps, changed_maps, state_dir, state, options, plan, result):
-            return result
-        will_reload = manager in RELOADERS and (config_changed or state.pending)
-        if config_changed:
-            _snapshot(state_dir, state, [path] + [os.path.join(config_dir, rel) for rel in changed_maps])
-        # Maps first: a reload started by anyone must never see a config that names a map not yet written.
-        for rel in changed_maps:
-            atomic_write(os.path.join(config_dir, rel), maps[rel])
-        if config_changed:
-            if options.backup:
-                result.backup_file = backup_file(path)
-            atomic_write(path, new_text)
-            state.generation += 1
-            state.written_at = time.time()
-        if not will_reload and manager != NOT_RUNNING:
-            _sync_runtime_maps(options, maps, config_dir, new_text, False, result)
-        if not will_reload:
-            if state.pending and manager == NOT_RUNNING:
-                # Nothing runs: the next start loads these files, so nothing is left pending.
-                result.warnings.append("HAProxy is not running (no master CLI, no systemd unit): files written, nothing reloaded")
-                state.reloaded_generation = state.generation
-                _clear_snapshot(state_dir, state)
-            elif state.pending:
-                result.warnings.append("reloading is off: the new haproxy.cfg is written but not live until HAProxy reloads")
-        my_generation = state.generation
-        my_write = state.written_at
-        save_state(state_dir, state)
 
-    result.changed = bool(config_changed or changed_maps or result.runtime_map_updates or will_reload)
+def apply_parts(path: str, head: str, parts: dict, maps: dict | None = None, options: ReloadOptions | None = None) -> ApplyResult:
+    """Write some parts of a shared load balancer and make the assembled haproxy.cfg live, safely (haproxy/parts.py).
+
+    `head`: the haproxy role's head; `parts`: {part: text, or None to remove it}; `maps`: {part: {relative path:
+    content}}. The other parts are read from the load balancer and left as they are. A configuration written before
+    parts existed is taken over: its sections become parts. Raises PartConflictError (nothing written) when a part
+    claims a listener, a section or a virtual host another part holds, and what apply_config raises.
+    """
+    options = options or ReloadOptions()
+    path = os.path.abspath(path)
+    maps = {name: normalize_map_paths(part_maps) for name, part_maps in (maps or {}).items()}
+    state_dir = _state_dir(path, options)
+    result = ApplyResult()
+    if options.check_mode:
+        new_text, all_maps, companions = _assemble_parts(path, head, parts, maps)
+        return _plan_only(path, new_text, all_maps, options, state_dir, result, companions)
+    with ConfigLock(state_dir, options.lock_timeout, options.poll):
+        new_text, all_maps, companions = _assemble_parts(path, head, parts, maps)
+        pending = _apply_locked(path, new_text, all_maps, options, state_dir, result, companions)
+    return _reload_if_needed(path, state_dir, options, result, pending)
+
+
+@dataclass
+class _Companions:
+    """Files written with haproxy.cfg that HAProxy does not read (the parts), files to delete (maps of a part no longer
+    named by it), and the diff to show instead of haproxy.cfg's (a part's own)."""
+
+    files: dict = field(default_factory=dict)
+    delete: list = field(default_factory=list)
+    diff: list | None = None
+
+    def changed(self) -> bool:
+        return any(read_text(file) != text for file, text in self.files.items()) or any(os.path.exists(file) for file in self.delete)
+
+
+def _state_dir(path: str, options: ReloadOptions) -> str:
+    return os.path.abspath(options.state_dir or os.path.join(os.path.dirname(path), ".drover"))
+
+
+def _assemble_parts(path: str, head: str, wanted: dict, maps: dict) -> tuple:
+    """(haproxy.cfg, its maps, the companions) for writing `wanted` ({part: text or None}) beside the parts on disk."""
+    config_dir = os.path.dirname(path)
+    on_disk = read_parts(path)
+    current = read_text(path)
+    taken_over = {}
+    if not on_disk and current and HEAD_MARK not in current and "rendered by drover.fleet" in current:
+        _old_head, taken_over = split_single_file(current)
+        on_disk = dict(taken_over)
+    desired = dict(on_disk)
+    for name, text in wanted.items():
+        check_part_name(name)
+        if text:
+            desired[name] = text
+        else:
+            desired.pop(name, None)
+    head_sections = parse_sections(head).sections
+    problems = []
+    for name, text in sorted(wanted.items()):
+        if text:
+            others = {other: parse_sections(desired[other]).sections for other in desired if other != name}
+            problems += [problem for problem in conflicts(name, parse_sections(text).sections, others, head_sections) if problem not in problems]
+    if problems:
+        raise PartConflictError("refused before anything changed: " + "; ".join(problems))
+    new_text = assemble(head, desired)
+    all_maps = {}
+    for name, text in desired.items():
+        part_maps = maps.get(name)
+        if part_maps is None:
+            continue
+        all_maps.update(part_maps)
+    companions = _Companions()
+    companions.diff = []
+    for name in sorted(set(wanted) | set(taken_over)):
+        file = part_path(path, name)
+        before = read_text(file)
+        after = desired.get(name)
+        if after is None:
+            if before is not None:
+                companions.delete.append(file)
+                companions.diff.append(_diff(file, before, ""))
+            stale = map_files_of(before or on_disk.get(name, ""))
+        else:
+            companions.files[file] = after
+            if before != after:
+                companions.diff.append(_diff(file, before, after))
+            stale = sorted(set(map_files_of(before or "")) - set(map_files_of(after)))
+        companions.delete += [os.path.join(config_dir, rel) for rel in stale if rel not in all_maps]
+    head_file = os.path.join(parts_dir(path), HEAD_FILE)
+    head_before = read_text(head_file)
+    companions.files[head_file] = head
+    if head_before != head:
+        companions.diff.insert(0, _diff(head_file, head_before, head))
+    return new_text, all_maps, companions
+
+
+def _apply_locked(path: str, new_text: str, maps: dict, options: ReloadOptions, state_dir: str, result: ApplyResult,
+                  companions: "_Companions") -> tuple | None:
+    """The part of a change made under the lock: check, write, and either change the running HAProxy at runtime or
+    leave a reload pending. Returns (generation, write time, manager) when this run must see a reload through."""
+    config_dir = os.path.dirname(path)
+    state = load_state(state_dir)
+    current = read_text(path)
+    current_maps = {rel: read_text(os.path.join(config_dir, rel)) for rel in maps}
+    changed_maps = sorted(rel for rel, text in maps.items() if current_maps[rel] != text)
+    config_changed = current != new_text
+    result.config_changed = config_changed
+    result.maps_changed = changed_maps
+    result.diff = _result_diff(path, current, new_text, config_dir, current_maps, maps, changed_maps, companions)
+    if config_changed or changed_maps:
+        check_candidate(path, new_text, current, {rel: maps[rel] for rel in changed_maps}, options)
+    companions_changed = companions.changed()
+    _write_companions(companions, state_dir, state, config_changed)
+
+    manager = detect_service_manager(options) if options.reload else "none"
+    plan = _slot_plan(options, manager, state.pending, current, new_text) if config_changed else None
+    if plan is not None and _apply_slots_at_runtime(path, new_text, maps, changed_maps, state_dir, state, options, plan, result):
+        result.changed = result.changed or companions_changed
+        return None
+    will_reload = manager in RELOADERS and (config_changed or state.pending)
+    if config_changed:
+        _snapshot(state_dir, state, [path] + [os.path.join(config_dir, rel) for rel in changed_maps])
+    # Maps first: a reload started by anyone must never see a config that names a map not yet written.
+    for rel in changed_maps:
+        atomic_write(os.path.join(config_dir, rel), maps[rel])
+    if config_changed:
+        if options.backup:
+            result.backup_file = backup_file(path)
+        atomic_write(path, new_text)
+        state.generation += 1
+        state.written_at = time.time()
+    if not will_reload and manager != NOT_RUNNING:
+        _sync_runtime_maps(options, maps, config_dir, new_text, False, result)
     if not will_reload:
-        return result
+        if state.pending and manager == NOT_RUNNING:
+            # Nothing runs: the next start loads these files, so nothing is left pending.
+            result.warnings.append("HAProxy is not running (no master CLI, no systemd unit): files written, nothing reloaded")
+            state.reloaded_generation = state.generation
+            _clear_snapshot(state_dir, state)
+        elif state.pending:
+            result.warnings.append("reloading is off: the new haproxy.cfg is written but not live until HAProxy reloads")
+    save_state(state_dir, state)
+    result.changed = bool(config_changed or changed_maps or result.runtime_map_updates or will_reload or companions_changed)
+    return (state.generation, state.written_at, manager) if will_reload else None
 
+
+def _result_diff(path, current, new_text, config_dir, current_maps, maps, changed_maps, companions) -> list:
+    map_diffs = [_diff(os.path.join(config_dir, rel), current_maps[rel], maps[rel]) for rel in changed_maps]
+    if companions.diff is not None:
+        return companions.diff + map_diffs
+    return ([_diff(path, current, new_text)] if current != new_text else []) + map_diffs
+
+
+def _write_companions(companions: "_Companions", state_dir: str, state: ReloadState, config_changed: bool) -> None:
+    """Write the parts and delete stale maps; kept in the rollback snapshot with haproxy.cfg when that changes."""
+    if config_changed:
+        _snapshot(state_dir, state, sorted(companions.files) + sorted(companions.delete))
+    for file, text in companions.files.items():
+        if read_text(file) != text:
+            os.makedirs(os.path.dirname(file), mode=0o750, exist_ok=True)
+            atomic_write(file, text)
+    for file in companions.delete:
+        if os.path.exists(file):
+            os.unlink(file)
+
+
+def _reload_if_needed(path: str, state_dir: str, options: ReloadOptions, result: ApplyResult, pending: tuple | None) -> ApplyResult:
+    if pending is None:
+        return result
+    my_generation, my_write, manager = pending
     other = _wait_for_reload(state_dir, options, my_generation, my_write)
     if other is not None:
         return _result_from_other_run(other, result)
@@ -953,17 +1080,17 @@ def apply_config(path: str, new_text: str, maps: dict | None = None, options: Re
     return result
 
 
-def _plan_only(path: str, new_text: str, maps: dict, options: ReloadOptions, state_dir: str, result: ApplyResult) -> ApplyResult:
+def _plan_only(path: str, new_text: str, maps: dict, options: ReloadOptions, state_dir: str, result: ApplyResult,
+               companions: _Companions | None = None) -> ApplyResult:
     """Check mode: validate and report what would change; write nothing, reload nothing, take no lock."""
+    companions = companions or _Companions()
     config_dir = os.path.dirname(path)
     current = read_text(path)
     current_maps = {rel: read_text(os.path.join(config_dir, rel)) for rel in maps}
     changed_maps = sorted(rel for rel, text in maps.items() if current_maps[rel] != text)
     result.config_changed = current != new_text
     result.maps_changed = changed_maps
-    result.diff = ([_diff(path, current, new_text)] if result.config_changed else []) + [
-        _diff(os.path.join(config_dir, rel), current_maps[rel], maps[rel]) for rel in changed_maps
-    ]
+    result.diff = _result_diff(path, current, new_text, config_dir, current_maps, maps, changed_maps, companions)
     if result.config_changed or changed_maps:
         check_candidate(path, new_text, current, {rel: maps[rel] for rel in changed_maps}, options)
     pending = load_state(state_dir).pending if os.path.isdir(state_dir) else False
@@ -979,5 +1106,5 @@ def _plan_only(path: str, new_text: str, maps: dict, options: ReloadOptions, sta
         _sync_runtime_maps(options, maps, config_dir, new_text, True, result)
     result.reloaded = will_reload
     result.reload_method = manager if will_reload else None
-    result.changed = bool(result.config_changed or changed_maps or result.runtime_map_updates or will_reload)
+    result.changed = bool(result.config_changed or changed_maps or result.runtime_map_updates or will_reload or companions.changed())
     return result
