@@ -190,6 +190,19 @@ def test_haproxy_routing_takes_the_documented_socket_alias_and_passes_on_the_con
     assert files_and_runtime(env) == untouched
 
 
+def test_haproxy_routing_reads_yaml_text_from_a_template(env, tmp_path):
+    """Artifacts given as YAML text reach the action as Ansible's own str subclass, which libyaml alone refuses."""
+    gateway = tmp_path / "edge.yml"
+    gateway.write_text(f"name: edge\nport: {free_port()}/http\nroutes:\n  \"[127.0.0.1:{free_port()}]\":\n    weight: 100%\n")
+    task = {"name": "routing", "drover.fleet.haproxy_routing": {
+        "artifacts": f"{{{{ lookup('ansible.builtin.file', '{gateway}') }}}}", "path": str(env.config_path), "socket": env.admin_socket,
+        "master_socket": env.master_socket, "server_state_file": str(tmp_path / "state"), "bind_address": "127.0.0.1",
+        "service_manager": "master_cli"}}
+    result = run_playbook([task], check=True, diff=True)[0]
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"]
+
+
 def test_haproxy_routing_names_a_raw_acl_haproxy_refuses_at_the_yaml(env, tmp_path):
     """`haproxy -c` on the target names a line of a candidate that was never written; the action names the condition."""
     gateway = tmp_path / "edge.yml"

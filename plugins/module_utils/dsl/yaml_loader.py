@@ -292,8 +292,8 @@ def load_yaml_documents(text: str | bytes, file: str | None = None) -> list[Yaml
     `FileEncodingError`) at the line and column of the first such byte."""
     if not HAS_YAML:
         raise DslError([DslIssue(Origin(file), "PyYAML is required to read YAML; install it with `pip install PyYAML`", "MissingLibrary")])
-    if isinstance(text, bytes):
-        text = _decoded(text, file)
+    # libyaml's parser takes an exact str only; Ansible hands its filters and actions a str subclass (tagged text)
+    text = _decoded(text, file) if isinstance(text, bytes) else str(text)
     with paused_gc():
         return _load(text, file)
 

@@ -34,6 +34,14 @@ def test_positions_of_keys_values_and_items():
     assert value.value_mark("absent") == (1, 1)
 
 
+def test_text_of_a_str_subclass_loads():
+    # Ansible 2.19 hands filters and actions its own str subclass; libyaml's parser accepts only an exact str
+    class TaggedText(str):
+        pass
+
+    assert load_one(TaggedText("name: sava\n")) == {"name": "sava"}
+
+
 def test_scalars_match_pyyaml_safe_load():
     text = ("a: [yes, no, On, null, Null, ~, '', \"\", 1, 1.5, .inf, -3, 0x1f, 2019-01-02, name, nothing, 'true', \"12\", "
             "1_000, 1:30, NULLS, offers, Y, n, ON, !!str 12]\nb:\nc: !!int \"7\"\n")

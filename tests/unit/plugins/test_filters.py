@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleFilterError
+from ansible.template import trust_as_template
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.filter.blueprint_load import blueprint_load
@@ -31,6 +32,13 @@ def test_blueprint_load_returns_plain_data_that_renders_like_the_path():
 def test_blueprint_load_reads_yaml_text():
     text = Path(EXAMPLE).read_text()
     assert blueprint_load(text)["blueprints"].keys() == blueprint_load(EXAMPLE)["blueprints"].keys()
+
+
+def test_blueprint_load_reads_yaml_text_as_ansible_hands_it_over():
+    # a template result or a lookup is Ansible's own str subclass, which libyaml's parser alone refuses
+    text = trust_as_template(Path(EXAMPLE).read_text())
+    assert type(text) is not str
+    assert blueprint_load(text)["blueprints"].keys() == {"sava"}
 
 
 def test_blueprint_load_error_names_file_and_line():
