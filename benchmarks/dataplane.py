@@ -125,8 +125,9 @@ def hand_written_config(port: int, ports: list[int], admin_socket: str) -> str:
 
 @dataclass
 class Setup:
-    """One HAProxy under test: its files (written into `directory` of the run's folder), its port, the route cookie its returning clients send (the 80% route's; plain
-    roundrobin gets the gateway's, which it ignores) and its admin socket, if it has health checks to wait for."""
+    """One HAProxy under test: its files (written into `directory` of the run's folder), its port, the route cookie its
+    returning clients send (the 80% route's; plain roundrobin gets the gateway's, which it ignores) and its admin
+    socket, if it has health checks to wait for."""
 
     name: str
     directory: str
@@ -154,7 +155,8 @@ def setups(tmp: Path, ports: list[int]) -> list[Setup]:
     hand_socket = str(tmp / "hand-written" / "admin.sock")
     return [
         Setup(PLAIN, "plain", plain_port, {"haproxy.cfg": plain_config(plain_port, ports)}, drover_cookie),
-        Setup(HAND_WRITTEN, "hand-written", hand_port, {"haproxy.cfg": hand_written_config(hand_port, ports, hand_socket)}, f"{HAND_WRITTEN_COOKIE}=v1", hand_socket),
+        Setup(HAND_WRITTEN, "hand-written", hand_port, {"haproxy.cfg": hand_written_config(hand_port, ports, hand_socket)},
+              f"{HAND_WRITTEN_COOKIE}=v1", hand_socket),
         Setup(DROVER, "drover", drover_port, rendered.files, drover_cookie, options.admin_socket),
     ]
 

@@ -149,7 +149,7 @@ class VipWatch:
         self.vip = vip
         self.appeared: float | None = None
         self.process = subprocess.Popen(["ip", "-tshort", "-n", host.netns, "monitor", "address"],  # pylint: disable=consider-using-with
-                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 

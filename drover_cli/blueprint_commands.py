@@ -5,7 +5,6 @@ Exit codes and JSON shapes: docs/operations.md, "Checking blueprints offline".
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 

@@ -191,7 +191,7 @@ def test_render_without_output_names_the_files_it_does_not_write():
 def test_a_virtual_hosts_listener_on_a_bad_port_or_a_gateways_own_port_is_refused(tmp_path, listener, says):
     result = run("render", GATEWAY, "-o", str(tmp_path / "haproxy.cfg"), "--check", "--virtual-hosts-bind", listener)
     assert result.exit_code == 1
-    assert one_line_error(result).startswith(f"--virtual-hosts-bind: ") and says in result.output
+    assert one_line_error(result).startswith("--virtual-hosts-bind: ") and says in result.output
     assert not (tmp_path / "haproxy.cfg").exists()
 
 
