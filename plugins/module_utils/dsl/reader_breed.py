@@ -62,10 +62,10 @@ def _read_deployable(ctx: ReadContext, mapping: dict, origin: Origin) -> tuple[s
     value = mapping.get("deployable")
     if isinstance(value, str):
         return value, None
-    where = ctx.at(origin, mapping, "deployable")
     if value is None:
-        ctx.error(where, "a breed needs a deployable", "MissingPathValueError", None, "deployable: <image>, or {type, definition}")
+        ctx.missing(mapping, "deployable", origin, "a breed needs a deployable", "deployable: <image>, or {type, definition}")
         return None, None
+    where = ctx.at(origin, mapping, "deployable")
     if isinstance(value, dict):
         ctx.check_keys(value, where, ("type", "definition"))
         definition = ctx.text(value, "definition", where, required=True, what="the image or artifact to deploy")

@@ -16,7 +16,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.errors import Origin
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import Escalation, Reference, Scale, Sla, SlaReference
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.quantities import (
     INSTANCES_ALLOWED, MAX_INSTANCES, parse_cpu, parse_duration_s, parse_instances, parse_memory_mb, parse_number)
-from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_context import ReadContext
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_context import Described, ReadContext
 
 SLIDING_WINDOW = "response_time_sliding_window"
 SCALE_ESCALATIONS = ("scale_instances", "scale_cpu", "scale_memory")
@@ -79,7 +79,7 @@ def _read_sliding_window(ctx: ReadContext, sla: Sla, mapping: dict, origin: Orig
 
 def _section(ctx: ReadContext, mapping: dict, key: str, origin: Origin, fields) -> dict | None:
     if mapping.get(key) is None:
-        ctx.error(origin.child(key), f"missing '{key}'", "MissingPathValueError", None, f"{key}: {{{', '.join(fields)}}}")
+        ctx.missing(mapping, key, origin, f"missing '{key}'", f"{key}: {{{', '.join(fields)}}}")
         return None
     section = ctx.mapping(mapping[key], ctx.at(origin, mapping, key), key)
     if section is not None:
@@ -90,10 +90,10 @@ def _section(ctx: ReadContext, mapping: dict, key: str, origin: Origin, fields) 
 def _milliseconds(ctx: ReadContext, mapping: dict, key: str, origin: Origin) -> float | None:
     """Thresholds are milliseconds; a time with a unit ("1s", "250ms") is converted."""
     value = mapping.get(key)
-    where = ctx.at(origin, mapping, key)
     if value is None:
-        ctx.error(where, f"missing '{key}'", "MissingPathValueError", None, "milliseconds, e.g. 1000 or 1s")
+        ctx.missing(mapping, key, origin, f"missing '{key}'", "milliseconds, e.g. 1000 or 1s")
         return None
+    where = ctx.at(origin, mapping, key)
     if isinstance(value, str) and not value.strip().replace(".", "", 1).isdigit():
         seconds = ctx.quantity(parse_duration_s, value, where, f"threshold {key}")
         return None if seconds is None else seconds * 1000.0
@@ -102,11 +102,10 @@ def _milliseconds(ctx: ReadContext, mapping: dict, key: str, origin: Origin) -> 
 
 def _seconds(ctx: ReadContext, mapping: dict, key: str, origin: Origin) -> float | None:
     value = mapping.get(key)
-    where = ctx.at(origin, mapping, key)
     if value is None:
-        ctx.error(where, f"missing '{key}'", "MissingPathValueError", None, "seconds, e.g. 600 or 10m")
+        ctx.missing(mapping, key, origin, f"missing '{key}'", "seconds, e.g. 600 or 10m")
         return None
-    return ctx.quantity(parse_duration_s, value, where, f"window {key}")
+    return ctx.quantity(parse_duration_s, value, ctx.at(origin, mapping, key), f"window {key}")
 
 
 # --- escalations ------------------------------------------------------------------------------------------------
@@ -178,9 +177,9 @@ def _group(ctx: ReadContext, group_type: str, mapping: dict, members, where: Ori
     escalation = Escalation(group_type, _optional_name(ctx, mapping, origin), origin=origin)
     ctx.remember(escalation, mapping)
     escalation.escalations = _read_escalation_items(ctx, members, where)
-    if not escalation.escalations:
-        ctx.error(where, f"a {group_type} escalation needs at least one escalation", "MissingPathValueError", None,
-                  "a list of escalations")
+    if not ctx.items(members):  # members that do not read are reported on their own
+        ctx.error(where, f"a {group_type} escalation needs at least one escalation", "MissingPathValueError",
+                  Described("an empty list" if isinstance(members, list) else "no escalations"), "a list of escalations")
     return escalation
 
 
@@ -194,11 +193,10 @@ def _read_scale_escalation(ctx: ReadContext, escalation: Escalation, mapping: di
     whole = escalation.type == "scale_instances"
     values = {}
     for key in ("minimum", "maximum", "scale_by"):
-        where = ctx.at(origin, mapping, key)
         if mapping.get(key) is None:
-            ctx.error(where, f"missing '{key}'", "MissingPathValueError", None, "a number")
+            ctx.missing(mapping, key, origin, f"missing '{key}'", "a number")
             continue
-        values[key] = ctx.quantity(lambda v: parse_number(v, minimum=0, whole=whole), mapping[key], where, key)
+        values[key] = ctx.quantity(lambda v: parse_number(v, minimum=0, whole=whole), mapping[key], ctx.at(origin, mapping, key), key)
     escalation.minimum = values.get("minimum")
     escalation.maximum = values.get("maximum")
     escalation.scale_by = values.get("scale_by")
@@ -227,7 +225,7 @@ def read_scale(ctx: ReadContext, mapping: dict, origin: Origin) -> Scale | None:
     values = {}
     for key, parser in (("cpu", parse_cpu), ("memory", parse_memory_mb), ("instances", parse_instances)):
         if mapping.get(key) is None:
-            ctx.error(origin.child(key), f"a scale needs '{key}'", "MissingPathValueError", None, f"{key}: <value>")
+            ctx.missing(mapping, key, origin, f"a scale needs '{key}'", f"{key}: <value>")
             continue
         values[key] = ctx.field_quantity(parser, mapping, key, origin, f"scale {key}")
     if len([value for value in values.values() if value is not None]) < 3:

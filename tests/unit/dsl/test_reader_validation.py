@@ -370,3 +370,29 @@ def test_a_tcp_gateway_shows_its_balance_errors_with_its_sticky_and_condition_er
                        "name: sg\nport: 9061/tcp\nroutes:\n  b/c/web: {balance: url_param x}\n")
     assert behind == [("BalancePortTypeError", "clusters.c.gateways.web.routes[c].balance", 8, 24),
                       ("BalancePortTypeError", "routes[b/c/web].balance", 14, 22)]
+
+
+@pytest.mark.parametrize("kind, text, path, found, position", [
+    ("breed", "name: b\n", "deployable", "no 'deployable'", (1, 1)),
+    ("breed", "name: b\ndeployable:\n", "deployable", "'deployable' with no value", (2, 12)),
+    ("sla", "name: s\ntype: response_time_sliding_window\nwindow: {interval: 10, cooldown: 0}\n", "threshold", "no 'threshold'", (1, 1)),
+    ("sla", "name: s\ntype: response_time_sliding_window\nthreshold:\nwindow: {interval: 10, cooldown: 0}\n",
+     "threshold", "'threshold' with no value", (3, 11)),
+    ("sla", "name: s\ntype: response_time_sliding_window\nthreshold: {upper: 100}\nwindow: {interval: 10, cooldown: 0}\n",
+     "threshold.lower", "no 'lower'", (3, 12)),
+    ("sla", "name: s\ntype: response_time_sliding_window\nthreshold: {upper: 100, lower: 10}\nwindow: {interval: 10, cooldown: }\n",
+     "window.cooldown", "'cooldown' with no value", (4, 34)),
+    ("escalation", "name: e\ntype: scale_cpu\nminimum: 1\nscale_by: 1\n", "maximum", "no 'maximum'", (1, 1)),
+    ("escalation", "name: e\ntype: scale_cpu\nminimum: 1\nmaximum:\nscale_by: 1\n", "maximum", "'maximum' with no value", (4, 9)),
+    ("scale", "name: s\ncpu: 1\nmemory: 1GB\n", "instances", "no 'instances'", (1, 1)),
+    ("scale", "name: s\ncpu: 1\nmemory: 1GB\ninstances:\n", "instances", "'instances' with no value", (4, 11)),
+    ("escalation", "name: e\nto_all: []\n", "to_all", "an empty list", (2, 9)),
+    ("escalation", "name: e\ntype: to_one\n", "escalations", "no escalations", (1, 1)),
+])
+def test_a_missing_field_says_what_was_found(kind, text, path, found, position):
+    issue = only_issue(text, kind)
+    assert (issue.code, issue.origin.path, str(issue.found), (issue.origin.line, issue.origin.column)) == ("MissingPathValueError", path, found, position)
+
+
+def test_a_group_of_escalations_that_do_not_read_is_not_also_called_empty():
+    assert [issue[:2] for issue in issues_of("name: e\nto_all: [{minimum: 1}]\n", "escalation")] == [("MissingPathValueError", "to_all[0].type")]
