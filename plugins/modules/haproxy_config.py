@@ -32,7 +32,14 @@ description:
     was live, reloads it, and fails with HAProxy's own message.
   - Never reloads when nothing changed. Runs that change the configuration within O(debounce) seconds of each other
     share one reload. A lock file keeps two runs from interleaving.
-  - See C(docs/operations.md), section "How haproxy_config reloads", for the whole procedure.
+  - A load balancer shared by several blueprints takes O(head) and O(parts) instead of O(content). Each blueprint
+    and each standalone gateway owns one part, C(drover.d/<part>.cfg) beside O(path); haproxy.cfg is assembled on the
+    host from the head and every part on its disk, under the lock, so a run changes only the parts it names and never
+    needs to know the others. A part that claims a listener, a section name or a virtual host that another part holds
+    is refused before anything changes, with a message naming that blueprint. A haproxy.cfg written as one file by an
+    earlier drover is taken over, its sections becoming the parts of the blueprints they belong to.
+  - See C(docs/operations.md), section "How haproxy_config reloads", for the whole procedure, and
+    C(docs/architecture.md), section "Parts", for the shared load balancer.
 author:
   - drover.fleet contributors (@drover-fleet)
 extends_documentation_fragment:
@@ -55,8 +62,32 @@ options:
   content:
     description:
       - The complete desired content of haproxy.cfg.
+      - Exactly one of O(content) and O(head) is required.
     type: str
-    required: true
+  head:
+    description:
+      - The head of a shared load balancer's haproxy.cfg (C(global), C(defaults), the listeners every part shares), as
+        C(drover.fleet.haproxy_routing) renders it. Goes with O(parts).
+    type: str
+  parts:
+    description:
+      - The parts this run writes, as a dictionary of a part name (C(blueprint-<name>) or C(gateway-<name>)) to its
+        content, or to V(null) to remove that part. Parts on the host that are not named here stay as they are.
+      - With O(diff), the diff shows these parts' files and their maps, not the assembled haproxy.cfg.
+    type: dict
+  conflicts_only:
+    description:
+      - With O(parts), only check that the parts can be written beside the parts on the host (no listener, section
+        name or virtual host that another part holds), and fail if not. Reads the host, changes nothing, and needs
+        neither HAProxy nor a lock; the deploy role runs it before it starts any container.
+    type: bool
+    default: false
+  part_maps:
+    description:
+      - The map and ACL files of the parts in O(parts), as a dictionary of a part name to a dictionary like O(maps).
+      - Map files that a written or removed part no longer names are deleted.
+    type: dict
+    default: {}
   secrets:
     description:
       - Strings in O(content) that must not appear in the module's output.
@@ -161,6 +192,14 @@ EXAMPLES = r"""
         sava_1.0 50
         sava_1.1 50
 
+- name: Write one blueprint's part of a load balancer that other blueprints share
+  drover.fleet.haproxy_config:
+    head: "{{ rendered.head }}"
+    parts:
+      blueprint-shop: "{{ rendered.parts['blueprint-shop'] }}"
+    part_maps:
+      blueprint-shop: "{{ rendered.maps['blueprint-shop'] }}"
+
 - name: HAProxy started by hand in master-worker mode, with its sockets in /var/lib/haproxy
   drover.fleet.haproxy_config:
     content: "{{ rendered_config }}"
@@ -247,6 +286,13 @@ rollback_ok:
   returned: failed
   type: bool
   sample: true
+refused_lines:
+  description:
+    - When C(haproxy -c) refused a candidate assembled from O(parts), the lines it named, by line number (the
+      candidate is assembled on the host, so the caller cannot number its lines itself).
+  returned: failed, with O(parts)
+  type: dict
+  sample: {"42": "    acl d1df9b6_c1_2 req.hdr(x) -m bogus"}
 haproxy_message:
   description: On failure, what HAProxy said (its C(ALERT) lines).
   returned: failed
@@ -261,20 +307,30 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_scan import secret_values
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.config_args import config_argument_spec
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import ConfigInvalidError, ReloadFailedError, ReloadOptions, apply_config
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import (
+    ApplyResult, ConfigInvalidError, ReloadFailedError, ReloadOptions, apply_config, apply_parts, check_parts,
+)
+
+
+def _text_dict(value) -> dict:
+    return {str(name): "" if text is None else str(text) for name, text in (value or {}).items()}
 
 
 @dataclass
 class ConfigParams:
     path: str
-    content: str
+    content: str | None
     maps: dict
     options: ReloadOptions
+    head: str | None = None
+    parts: dict | None = None
+    part_maps: dict | None = None
+    conflicts_only: bool = False
 
     @classmethod
     def from_module(cls, module) -> "ConfigParams":
         params = module.params
-        maps = {str(name): "" if text is None else str(text) for name, text in (params["maps"] or {}).items()}
+        maps = _text_dict(params["maps"])
         options = ReloadOptions(
             haproxy_binary=params["validate_binary"],
             master_socket=params["master_socket"],
@@ -295,7 +351,17 @@ class ConfigParams:
             socket_timeout=params["timeout"],
             check_mode=module.check_mode,
         )
-        return cls(params["path"], params["content"], maps, options)
+        parts = None if params["parts"] is None else {str(name): None if text is None else str(text) for name, text in params["parts"].items()}
+        part_maps = {str(name): _text_dict(files) for name, files in (params["part_maps"] or {}).items()}
+        return cls(params["path"], params["content"], maps, options, params["head"], parts, part_maps, params["conflicts_only"])
+
+    def apply(self):
+        if self.head is not None and self.conflicts_only:
+            check_parts(self.path, self.head, self.parts or {})
+            return ApplyResult()
+        if self.head is not None:
+            return apply_parts(self.path, self.head, self.parts or {}, self.part_maps, self.options)
+        return apply_config(self.path, self.content, self.maps, self.options)
 
 
 class ConfigManager:
@@ -308,9 +374,10 @@ class ConfigManager:
     def run(self) -> None:
         self.mask_secret_values()
         try:
-            outcome = apply_config(self.params.path, self.params.content, self.params.maps, self.params.options)
+            outcome = self.params.apply()
         except ConfigInvalidError as exc:
-            self.module.fail_json(msg=str(exc), rolled_back=False, haproxy_message=exc.output)
+            extra = {"refused_lines": exc.refused_lines} if exc.refused_lines is not None else {}
+            self.module.fail_json(msg=str(exc), rolled_back=False, haproxy_message=exc.output, **extra)
         except ReloadFailedError as exc:
             self.module.fail_json(msg=str(exc), rolled_back=exc.rolled_back, rollback_ok=exc.rollback_ok, haproxy_message=exc.haproxy_message)
         except DroverError as exc:
@@ -339,7 +406,7 @@ class ConfigManager:
     def mask_secret_values(self) -> None:
         """AnsibleModule masks its no_log values in all it returns: add the secret directives' values of the new
         configuration and of the one it replaces (a key being changed shows in the diff's before)."""
-        texts = [self.params.content]
+        texts = [self.params.content or self.params.head or ""] + [text for text in (self.params.parts or {}).values() if text]
         try:
             with open(self.params.path, encoding="utf-8", errors="replace") as current:
                 texts.append(current.read())

@@ -14,7 +14,8 @@ version_added: 0.1.0
 description:
   - Reads the artifacts (blueprints, breeds, gateways) on the controller, renders haproxy.cfg and its weight maps with
     the running instances in their server slots, and applies them on the load balancer with
-    M(drover.fleet.haproxy_config), which validates, writes atomically, and reloads only when the topology changed.
+    M(drover.fleet.haproxy_config). Each blueprint and each standalone gateway is a part of the load balancer of its own,
+    and only the parts in O(parts) change, which validates, writes atomically, and reloads only when the topology changed.
     A change of route weights only replaces the maps at runtime, with no reload.
   - The O(dynamic_cookie_key) is masked (C(********)) everywhere in the result, the diff included, so C(--diff) can show
     the configuration without the secret. Any C(dynamic-cookie-key) line of the previous configuration is masked too.
@@ -83,6 +84,23 @@ options:
         C(retry_on), C(maxconn), C(hard_stop_after), C(log_target), C(check_rise), C(virtual_hosts_bind), C(template_path).
     type: dict
     default: {}
+  conflicts_only:
+    description:
+      - Only check that the parts can be written beside the other parts on the load balancer, and fail, naming the
+        other blueprint, when one claims the same listener, section name or virtual host; change nothing. See
+        M(drover.fleet.haproxy_config).
+    type: bool
+    default: false
+  parts:
+    description:
+      - The parts of the load balancer this run writes, each C(blueprint-<name>) or C(gateway-<name>) (a blueprint, or a
+        standalone gateway, of O(artifacts)). A named part that O(artifacts) does not render is removed from the load
+        balancer; parts that are not named are left as they are, whoever wrote them.
+      - Default, every part that O(artifacts) renders.
+      - The load balancer keeps one file per part beside haproxy.cfg (C(drover.d/<part>.cfg)) and haproxy.cfg is
+        assembled from them there; see M(drover.fleet.haproxy_config).
+    type: list
+    elements: str
 seealso:
   - module: drover.fleet.haproxy_config
   - plugin: drover.fleet.placement_plan
@@ -118,9 +136,15 @@ runtime_map_updates:
   elements: dict
   sample: [{"map": "maps/fe_sava_9050_26b9fe.map", "id": "#0", "entries": 2, "version": 3}]
 rendered_files:
-  description: The files rendered, relative to the directory of O(path).
+  description: The files this run wrote or would write, relative to the directory of O(path) (haproxy.cfg, the parts' maps).
   returned: always
   type: list
   elements: str
   sample: [haproxy.cfg, maps/fe_sava_9050_26b9fe.map]
+parts:
+  description: The parts this run wrote or removed (see O(parts)).
+  returned: always
+  type: list
+  elements: str
+  sample: [blueprint-sava]
 """

@@ -275,7 +275,9 @@ def test_check_mode_shows_the_diff_and_touches_nothing(fleet, deployed):
     plan = run.results("Show the containers to start and to remove")[0]["msg"]
     assert len(plan["start"]) == 1 and plan["start"][0].startswith(f"{OLD_PREFIX}3 on ") and plan["remove"] == []
     routing = run.results("Apply the routing")[0]
-    config = next(part for part in diff_parts(routing) if part.get("after_header", "").endswith("haproxy.cfg"))
+    # the diff shows the blueprint's own part of the load balancer, not the assembled haproxy.cfg
+    assert not any(part.get("after_header", "").endswith("haproxy.cfg") for part in diff_parts(routing))
+    config = next(part for part in diff_parts(routing) if part.get("after_header", "").endswith("/drover.d/blueprint-canary.cfg"))
     slot3 = [line.split() for line in backend_section(config["after"], OLD) if line.startswith("server slot3 ")]
     assert routing["changed"] and "server slot3 0.0.0.0:0 disabled" in backend_section(config["before"], OLD)
     target_host = fleet.state.host(plan["start"][0].split(" on ")[1])

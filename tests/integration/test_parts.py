@@ -16,7 +16,7 @@ import pytest
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import Instance
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import load_paths
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy import parts
-from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import PartConflictError, ReloadOptions, apply_parts
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import PartConflictError, ReloadOptions, apply_parts, check_parts
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import RenderOptions, render, render_parts
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime import MasterClient, RuntimeClient
 from ansible_collections.drover.fleet.tests.support.haproxy_harness import start_haproxy, start_http_backends
@@ -191,6 +191,9 @@ def test_a_port_clash_is_refused_before_anything_changes(tmp_path):
         config_before = Path(lab.config_path).read_bytes()
         parts_before = sorted(p.name for p in Path(parts.parts_dir(lab.config_path)).iterdir())
         reloads = lab.reloads()
+        rendered = clash.rendered()
+        with pytest.raises(PartConflictError, match="already claimed by blueprint 'sava'"):
+            check_parts(lab.config_path, rendered.head, rendered.parts)
         with pytest.raises(PartConflictError) as caught:
             clash.deploy()
         assert f"blueprint 'team2': the listener 127.0.0.1:{lab.first.port} is already claimed by blueprint 'sava'" in str(caught.value)

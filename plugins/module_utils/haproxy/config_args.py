@@ -37,7 +37,11 @@ def config_argument_spec() -> ArgumentSpec:
     """The whole argument spec of haproxy_config."""
     spec = ArgumentSpec(
         {
-            "content": {"type": "str", "required": True},
+            "content": {"type": "str"},
+            "head": {"type": "str"},
+            "parts": {"type": "dict"},
+            "part_maps": {"type": "dict", "default": {}},
+            "conflicts_only": {"type": "bool", "default": False},
             # no_log values are masked by AnsibleModule in all it returns, substrings of other values included
             "secrets": {"type": "list", "elements": "str", "default": [], "no_log": True},
             "maps": {"type": "dict", "default": {}},
@@ -50,6 +54,9 @@ def config_argument_spec() -> ArgumentSpec:
             "debounce_max": {"type": "float", "default": 2.0},
             "lock_timeout": {"type": "float", "default": 120.0},
             "health_timeout": {"type": "float", "default": 60.0},
-        }
+        },
+        mutually_exclusive=[("content", "head"), ("content", "parts"), ("maps", "part_maps")],
+        required_one_of=[("content", "head")],
+        required_together=[("head", "parts")],
     )
     return spec.merge(passed_on_spec())

@@ -39,10 +39,16 @@ def check_rendered(config_path: str, rendered, binary: str = "haproxy") -> str:
         raise DslError(issues) from None
 
 
-def input_issues(output: str, rendered) -> list[DslIssue]:
+def input_issues(output: str, rendered, refused_lines: dict | None = None) -> list[DslIssue]:
     """The refusals in `haproxy -c` output that come from the input, each at its condition or rewrite, followed by the
-    other refused lines (at the configuration line); [] when no refused line comes from the input."""
-    lines = rendered.config.splitlines()
+    other refused lines (at the configuration line); [] when no refused line comes from the input. `refused_lines`
+    ({line number: text}) stands in for the rendered configuration when the candidate was assembled elsewhere (the
+    parts of a shared load balancer, assembled on the host)."""
+    if refused_lines is not None:
+        numbered = {int(number): text for number, text in refused_lines.items()}
+        lines = [numbered.get(number, "") for number in range(1, max(numbered, default=0) + 1)]
+    else:
+        lines = rendered.config.splitlines()
     tests = {f"{test.acl_prefix}_": test for frontend in rendered.frontends for test in frontend.tests}
     rewrites = {f"{_SET_PATH}{rewrite.path} if {rewrite.condition}": rewrite for backend in rendered.backends for rewrite in backend.rewrites}
     located: dict = {}

@@ -31,6 +31,7 @@ Pure standard library, no AnsibleModule: the modules, the CLI and the tests shar
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -79,6 +80,9 @@ LOCK_FILE = "lock"
 
 class ConfigInvalidError(DroverError):
     """`haproxy -c` rejected the candidate; nothing was written."""
+
+    # {line number: text} of the refused candidate's lines that HAProxy named, when the candidate was assembled here
+    refused_lines: dict | None = None
 
     def __init__(self, message: str, output: str):
         self.output = output
@@ -915,11 +919,40 @@ def apply_parts(path: str, head: str, parts: dict, maps: dict | None = None, opt
     result = ApplyResult()
     if options.check_mode:
         new_text, all_maps, companions = _assemble_parts(path, head, parts, maps)
-        return _plan_only(path, new_text, all_maps, options, state_dir, result, companions)
+        with _naming_refused_lines(new_text):
+            return _plan_only(path, new_text, all_maps, options, state_dir, result, companions)
     with ConfigLock(state_dir, options.lock_timeout, options.poll):
         new_text, all_maps, companions = _assemble_parts(path, head, parts, maps)
-        pending = _apply_locked(path, new_text, all_maps, options, state_dir, result, companions)
+        with _naming_refused_lines(new_text):
+            pending = _apply_locked(path, new_text, all_maps, options, state_dir, result, companions)
     return _reload_if_needed(path, state_dir, options, result, pending)
+
+
+_PARSING_LINE = re.compile(r"parsing \[[^\]]+:(\d+)\]")
+
+
+def refused_line_texts(output: str, config_text: str) -> dict:
+    """{line number: text} of the candidate's lines that `haproxy -c` output names."""
+    lines = config_text.splitlines()
+    numbers = {int(match.group(1)) for match in _PARSING_LINE.finditer(output)}
+    return {number: lines[number - 1] for number in sorted(numbers) if 0 < number <= len(lines)}
+
+
+@contextlib.contextmanager
+def _naming_refused_lines(config_text: str):
+    """A refused candidate assembled here keeps the lines HAProxy names: the controller maps them back to the YAML."""
+    try:
+        yield
+    except ConfigInvalidError as exc:
+        exc.refused_lines = refused_line_texts(exc.output, config_text)
+        raise
+
+
+def check_parts(path: str, head: str, parts: dict) -> None:
+    """Raise PartConflictError when writing `parts` ({part: text or None}) would clash with the parts on this load
+    balancer; read only, no lock, no `haproxy -c` (HAProxy need not be installed yet). A deploy calls it before it
+    starts any container, so a clash changes nothing anywhere."""
+    _assemble_parts(os.path.abspath(path), head, parts, {})
 
 
 @dataclass

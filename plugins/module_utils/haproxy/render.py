@@ -909,6 +909,7 @@ class RenderedParts:
     parts: dict[str, str]
     maps: dict[str, dict]
     frontends: list[FrontendPlan] = field(default_factory=list)
+    backends: list[BackendPlan] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -951,7 +952,8 @@ def render_parts(artifacts: ArtifactSet, options: RenderOptions | None = None, i
             sections.append(parts.Section("frontend", parts.VIRTUAL_HOSTS, [], part["vhost"]))
         texts[name] = parts.part_text(name, sections)
         maps[name] = dict(part["patterns"])
-    return RenderedParts(head=render_head(options), parts=texts, maps=maps, frontends=found.frontends, warnings=found.warnings)
+    return RenderedParts(head=render_head(options), parts=texts, maps=maps, frontends=found.frontends, backends=found.backends,
+                         warnings=found.warnings)
 
 
 __all__ = ["RenderOptions", "RenderedConfig", "RenderedParts", "render_head", "render_parts", "map_files", "render", "validate_options", "weights_map", "word"]
