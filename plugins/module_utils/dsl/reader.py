@@ -28,7 +28,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_breed impo
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_context import Described, ReadContext
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_gateway import read_condition, read_gateway, read_named_route
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_sla import (
-    GROUP_ESCALATIONS, SCALE_ESCALATIONS, read_escalation, read_scale, read_sla)
+    GROUP_ESCALATIONS, KNOWN_ESCALATIONS, read_escalation, read_scale, read_sla)
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.resolve import resolve_references
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.validation import Validator
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.yaml_loader import YamlSyntaxError, java_text, load_yaml_documents, paused_gc
@@ -203,7 +203,7 @@ def detect_kind(ctx: ReadContext, mapping: dict, origin: Origin) -> str | None:
         return "gateway"
     if any(key in mapping for key in ("cpu", "memory", "instances")):
         return "scale"
-    if kind_type in SCALE_ESCALATIONS + GROUP_ESCALATIONS + ("notify",) or any(key in mapping for key in GROUP_ESCALATIONS):
+    if kind_type in KNOWN_ESCALATIONS or any(key in mapping for key in GROUP_ESCALATIONS):
         return "escalation"
     if kind_type is not None and any(key in mapping for key in ("threshold", "window", "escalations")):
         return "sla"

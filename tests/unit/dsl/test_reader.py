@@ -20,6 +20,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import (
     CLUSTER_TARGET, EXTERNAL_TARGET, SERVICE_TARGET, Blueprint, Breed, Condition, Escalation, Gateway, Reference, Scale, Sla, SlaReference)
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader import detect_kind, load_paths, load_text, normalize_kind, read_artifact
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_context import ReadContext
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_sla import KNOWN_ESCALATIONS
 
 DATA = Path(__file__).resolve().parent / "data" / "reader"
 
@@ -415,3 +416,10 @@ def test_a_yaml_syntax_error_in_a_later_document_does_not_hide_the_errors_of_the
     with pytest.raises(DslError) as caught:
         load_text("name: g\nport: 9100/http\nroutes:\n  '[h:1]': {weight: 30%}\n---\nname: [broken\n", "two.yml")
     assert [issue.code for issue in caught.value.issues] == ["YamlSyntaxError", "GatewayRouteWeightError"]
+
+
+
+@pytest.mark.parametrize("escalation_type", KNOWN_ESCALATIONS)
+def test_a_document_of_each_known_escalation_type_is_an_escalation(escalation_type):
+    # the reader tells an escalation document by reader_sla's one list of types
+    assert detect_kind(ReadContext(), {"name": "e", "type": escalation_type}, Origin()) == "escalation"
