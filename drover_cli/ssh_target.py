@@ -1,5 +1,6 @@
-"""Which machine to reach over SSH, and how: from `--ssh user@address[:port] --key KEY`, or from a host of an Ansible
-inventory (`--host lb1 -i inventory.ini`) with the connection variables Ansible itself would use.
+"""Which machine to reach over SSH, and how: from `--ssh user@address[:port] --key KEY`, from a host of an Ansible
+inventory (`--host lb1 -i inventory.ini`) with the connection variables Ansible itself would use, or from every host
+of an inventory group (`-i inventory.ini --group loadbalancers`).
 
 The inventory is read by Ansible's own inventory manager, so every format Ansible reads works (INI, YAML, plugins,
 group_vars and host_vars next to it). Host key checking follows Ansible too: on unless `host_key_checking = False`
@@ -31,6 +32,8 @@ class SshTarget:
     key_file: str | None = None
     python: str = DEFAULT_PYTHON
     host_key_check: bool = True
+    # the load balancers' virtual IP (`drover_lb_vip` in the inventory), to tell which one holds it
+    lb_vip: str | None = None
 
     def describe(self) -> str:
         where = f"{self.user}@{self.address}" if self.user else self.address
@@ -59,31 +62,25 @@ def _plain(value, what: str, host: str) -> str | None:
     return text
 
 
-def target_from_inventory(inventory: str, name: str) -> SshTarget:
-    """The connection of inventory host `name` (or of the only host of group `name`). Needs ansible-core."""
+def _inventory(inventory: str):
+    """(DataLoader, InventoryManager, ansible constants) of `inventory`, read as ansible-playbook reads it."""
     try:
         # Ansible is the controller's own dependency; the inventory is read exactly as ansible-playbook reads it.
         from ansible import constants as ansible_constants  # pylint: disable=import-outside-toplevel
         from ansible.inventory.manager import InventoryManager  # pylint: disable=import-outside-toplevel
         from ansible.parsing.dataloader import DataLoader  # pylint: disable=import-outside-toplevel
-        from ansible.vars.manager import VariableManager  # pylint: disable=import-outside-toplevel
     except ImportError as exc:
         raise DroverError(f"reading an Ansible inventory needs ansible-core ({exc}); or use --ssh user@address --key KEY") from None
     if not os.path.exists(inventory):
         raise DroverError(f"inventory {inventory} does not exist")
     loader = DataLoader()
-    manager = InventoryManager(loader=loader, sources=[inventory])
-    host = manager.get_host(name)
-    if host is None:
-        group = manager.groups.get(name)
-        members = group.get_hosts() if group is not None else []
-        if len(members) == 1:
-            host = members[0]
-        elif members:
-            raise DroverError(f"group {name} of {inventory} has {len(members)} hosts ({', '.join(h.name for h in members)}): name one")
-        else:
-            known = ", ".join(sorted(h.name for h in manager.get_hosts())) or "none"
-            raise DroverError(f"inventory {inventory} has no host or group {name!r} (hosts: {known})")
+    return loader, InventoryManager(loader=loader, sources=[inventory]), ansible_constants
+
+
+def _target(loader, manager, ansible_constants, host) -> SshTarget:
+    """The connection Ansible would use for inventory host `host`."""
+    from ansible.vars.manager import VariableManager  # pylint: disable=import-outside-toplevel
+
     variables = VariableManager(loader=loader, inventory=manager).get_vars(host=host, include_hostvars=False)
 
     def var(*names):
@@ -103,7 +100,37 @@ def target_from_inventory(inventory: str, name: str) -> SshTarget:
         name=host.name, address=var("ansible_host", "ansible_ssh_host") or host.name, port=int(port) if port else 22,
         user=var("ansible_user", "ansible_ssh_user", "ansible_remote_user") or getpass.getuser(),
         key_file=os.path.expanduser(key_file) if key_file else None, python=python, host_key_check=check,
+        lb_vip=var("drover_lb_vip"),
     )
+
+
+def target_from_inventory(inventory: str, name: str) -> SshTarget:
+    """The connection of inventory host `name` (or of the only host of group `name`). Needs ansible-core."""
+    loader, manager, ansible_constants = _inventory(inventory)
+    host = manager.get_host(name)
+    if host is None:
+        group = manager.groups.get(name)
+        members = group.get_hosts() if group is not None else []
+        if len(members) == 1:
+            host = members[0]
+        elif members:
+            raise DroverError(f"group {name} of {inventory} has {len(members)} hosts ({', '.join(h.name for h in members)}): name one")
+        else:
+            known = ", ".join(sorted(h.name for h in manager.get_hosts())) or "none"
+            raise DroverError(f"inventory {inventory} has no host or group {name!r} (hosts: {known})")
+    return _target(loader, manager, ansible_constants, host)
+
+
+def targets_of_group(inventory: str, group: str) -> list:
+    """The connections of every host of inventory group `group`, in the inventory's order. Needs ansible-core."""
+    loader, manager, ansible_constants = _inventory(inventory)
+    found = manager.groups.get(group)
+    members = found.get_hosts() if found is not None else []
+    if not members:
+        groups = ", ".join(sorted(name for name, g in manager.groups.items() if g.get_hosts() and name not in ("all", "ungrouped"))) or "none"
+        raise DroverError(f"inventory {inventory} has no host in group {group!r} (groups with hosts: {groups}); "
+                          "name the load balancers' group with --group")
+    return [_target(loader, manager, ansible_constants, host) for host in members]
 
 
 def default_inventory() -> str | None:

@@ -6,7 +6,8 @@ interpreter Ansible already needs there) that does what `RuntimeClient` does loc
 the socket, send the command, half-close, read to the end. Its answers come back as JSON. That is one round trip per
 refresh, no answer is cut short by a fixed wait, and nothing is installed on the host. When the host has no Python,
 each command goes through `socat` instead (one `exec` per command, `-t 30` so a long answer is not cut after
-socat's default half second). Files (haproxy.cfg, the maps, /proc/<pid>/cmdline) are read over SFTP.
+socat's default half second). Files (haproxy.cfg, the maps, the part files, /proc/<pid>/cmdline) are read over SFTP.
+The machine's addresses (which load balancer holds a virtual IP) come from `ip -o addr` on the same connection.
 
 The connection stays open between refreshes (`drover status --watch`) and is opened again if it drops.
 """
@@ -14,6 +15,7 @@ The connection stays open between refreshes (`drover status --watch`) and is ope
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import socket
 
@@ -29,6 +31,7 @@ except ImportError:  # pragma: no cover - paramiko is a dependency of the CLI
     paramiko = None
 
 COMMAND_NOT_FOUND = 127
+_IP_ADDRESS = re.compile(r"\binet6?\s+([0-9A-Fa-f.:]+)(?:/\d+)?")
 _FAMILIES = {socket.AF_UNIX: "unix", socket.AF_INET: "inet", socket.AF_INET6: "inet6"}
 
 # Runs on the load balancer: stdin is {"timeout", "requests": [[family, address, command], ...]}; stdout a JSON list
@@ -216,3 +219,14 @@ class SshSource(StatusSource):
             return self._sftp_client().readlink(path)
         except (IOError, OSError):
             return None
+
+    def addresses(self) -> list | None:
+        status, out, err = self.run("ip -o addr show")
+        if status != 0:
+            raise SshConnectionError(f"{self.target.describe()}: `ip -o addr show` failed ({status}): {err.strip()}")
+        return parse_ip_addresses(out)
+
+
+def parse_ip_addresses(text: str) -> list:
+    """The addresses of `ip -o addr show`, one line per address: `2: eth0    inet 10.0.0.5/24 brd ...`."""
+    return [match.group(1) for match in map(_IP_ADDRESS.search, text.splitlines()) if match]

@@ -160,7 +160,7 @@ def test_watch_refreshes_count_times(sava):
     documents = [json.loads(line) for line in result.output.splitlines()]
     assert len(documents) == 2 and all(doc["routes"][0]["weight"] == 90.0 for doc in documents)
     text = drover_status(*local_args(sava), "--watch", "--count", "3", "--interval", "0.1")
-    assert text.exit_code == 0 and text.output.count("drover status, every 0.1s") == 3 and text.output.count("GATEWAYS") == 3
+    assert text.exit_code == 0 and text.output.count("drover status, every 0.1s") == 3 and text.output.count("\nGATEWAYS\n") == 3
 
 
 def test_usage_and_connection_errors_exit_2(tmp_path):

@@ -14,6 +14,9 @@ any other transport (the drover CLI's SSH one).
   beside it when the file can be read, so a drift between the two is visible.
 - Servers are the slots of each backend, as haproxy/server_view.py joins them: admin state (ready, drain, maint),
   availability (UP, DOWN, NOLB, MAINT), weight, sessions, rates, response time and the last check.
+- Parts: each gateway belongs to the part of haproxy.cfg its blueprint (or, standalone, itself) owns
+  (haproxy/parts.py); the status groups gateways by part, with a digest of the part file `drover.d/<part>.cfg` on
+  the load balancer, so two load balancers' copies of a part can be compared (fleet/status_compare.py).
 
 A routed backend (weight above 0, or a condition leading to it) with no server that takes new requests is a
 problem, and so is a share of a gateway's requests that reaches no route at all (HTTP 503).
@@ -21,6 +24,7 @@ problem, and so is a share of a gateway's requests that reaches no route at all 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -42,8 +46,10 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime impor
     parse_show_proc,
     parse_stat_csv,
 )
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.parts import PART_KINDS
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.render import part_of_frontend
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.server_view import ServerView, int_or_none, server_views
-from ansible_collections.drover.fleet.plugins.module_utils.routing.names import is_unrouted, stage_token, weights_map_role
+from ansible_collections.drover.fleet.plugins.module_utils.routing.names import GATEWAY_COMMENT, is_unrouted, stage_token, weights_map_role
 from ansible_collections.drover.fleet.plugins.module_utils.routing.plan import PICK_RANGE
 
 UNROUTED_LABEL = "no route (503)"
@@ -67,6 +73,8 @@ class RawStatus:
     config_path: str | None = None
     source: str = ""
     warnings: list = field(default_factory=list)
+    part_files: dict = field(default_factory=dict)
+    addresses: list | None = None
 
 
 @dataclass
@@ -99,6 +107,29 @@ class GatewayStatus:
     sticky: str | None
     routed: bool
     healthy: bool = True
+    # the part of haproxy.cfg the gateway belongs to (`blueprint-<name>`, `gateway-<name>`); None when drover did not
+    # write it (a hand-written frontend, the shared virtual-hosts frontend)
+    part: str | None = None
+
+
+@dataclass
+class PartStatus:
+    """The gateways of one part, and the part file on the load balancer (`config_digest`: SHA-256 of its text; None
+    when the file is missing, as on a load balancer still in the single-file layout)."""
+
+    part: str
+    gateways: list
+    config_file: str | None = None
+    config_digest: str | None = None
+    healthy: bool = True
+
+    @property
+    def kind(self) -> str:
+        return self.part.partition("-")[0]
+
+    @property
+    def name(self) -> str:
+        return self.part.partition("-")[2]
 
 
 @dataclass
@@ -154,22 +185,14 @@ class FleetStatus:
     servers: list
     problems: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    parts: list = field(default_factory=list)
+    addresses: list | None = None
 
     @property
     def healthy(self) -> bool:
         return not self.problems
 
     def as_dict(self) -> dict:
-        routes = []
-        for route in self.routes:
-            item = asdict(route)
-            item["drifted"] = route.drifted
-            routes.append(item)
-        servers = []
-        for server in self.servers:
-            item = server.as_dict()
-            item["check"] = server.check
-            servers.append(item)
         return {
             "source": self.source,
             "config_path": self.config_path,
@@ -177,10 +200,60 @@ class FleetStatus:
             "problems": list(self.problems),
             "warnings": list(self.warnings),
             "process": asdict(self.process),
-            "gateways": [asdict(gateway) for gateway in self.gateways],
-            "routes": routes,
-            "servers": servers,
+            "addresses": self.addresses,
+            **parts_as_dict(self.parts),
+            **tables_as_dict(self.gateways, self.routes, self.servers),
         }
+
+
+def tables_as_dict(gateways: list, routes: list, servers: list) -> dict:
+    """`gateways`, `routes` and `servers` of the JSON: each item's fields, plus a route's `drifted` and a server's
+    `serving`, `empty` and `check`."""
+    route_items = []
+    for route in routes:
+        item = asdict(route)
+        item["drifted"] = route.drifted
+        route_items.append(item)
+    server_items = []
+    for server in servers:
+        item = server.as_dict()
+        item["check"] = server.check
+        server_items.append(item)
+    return {"gateways": [asdict(gateway) for gateway in gateways], "routes": route_items, "servers": server_items}
+
+
+def parts_as_dict(found: list) -> dict:
+    """`blueprints` and `standalone_gateways`: {name: {part, gateways, ...}} of the parts in `found`."""
+    data: dict = {"blueprints": {}, "standalone_gateways": {}}
+    for part in found:
+        key = "blueprints" if part.kind == "blueprint" else "standalone_gateways"
+        item = asdict(part)
+        item.pop("part")
+        data[key][part.name] = {"part": part.part, **item}
+    return data
+
+
+def gateway_part(frontend: FrontendConfig) -> str | None:
+    """The part a frontend belongs to, when the renderer's `# gateway <label>` comment names it (the same rule as
+    the renderer's: haproxy/render.py part_of_frontend); None for a frontend drover did not write."""
+    if not frontend.comment.startswith(GATEWAY_COMMENT):
+        return None
+    try:
+        return part_of_frontend(frontend)
+    except DroverError:
+        return None
+
+
+def part_order(part: str | None) -> tuple:
+    """Blueprints first, then standalone gateways, each by name; gateways of no part last."""
+    if part is None:
+        return (len(PART_KINDS), "")
+    kind, _sep, name = part.partition("-")
+    return (PART_KINDS.index(kind) if kind in PART_KINDS else len(PART_KINDS), name)
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -449,7 +522,7 @@ class _Builder:
                 name=frontend.name, label=frontend.label, binds=list(frontend.binds), mode=str(row.get("mode") or frontend.mode),
                 status=str(row.get("status") or ""), sessions=row.get("scur") or 0, session_rate=row.get("rate") or 0,
                 request_rate=row.get("req_rate"), requests=row.get("req_tot"), errors_5xx=row.get("hrsp_5xx"), sticky=sticky,
-                routed=bool(gateway_routes),
+                routed=bool(gateway_routes), part=gateway_part(frontend),
             )
             for route in gateway_routes:
                 route.gateway_label = gateway.label
@@ -466,7 +539,22 @@ class _Builder:
         return FleetStatus(
             source=self.raw.source, config_path=self.raw.config_path, process=self.process(), gateways=gateways, routes=routes,
             servers=self.ordered(servers, routes), problems=self.problems, warnings=_unique(self.warnings),
+            parts=self.parts(gateways), addresses=self.raw.addresses,
         )
+
+    def parts(self, gateways: list) -> list:
+        found: dict = {}
+        for gateway in gateways:
+            if gateway.part is None:
+                continue
+            part = found.setdefault(gateway.part, PartStatus(gateway.part, []))
+            part.gateways.append(gateway.label)
+            part.healthy = part.healthy and gateway.healthy
+        for name, part in found.items():
+            path, text = self.raw.part_files.get(name, (None, None))
+            part.config_file = path
+            part.config_digest = digest(text) if text is not None else None
+        return [found[name] for name in sorted(found, key=part_order)]
 
     def route(self, frontend: FrontendConfig, backend: str, values: dict, servers: list) -> RouteStatus:
         row = self.rows.get((backend, "BACKEND"), {})
@@ -547,5 +635,6 @@ def build_status(raw: RawStatus) -> FleetStatus:
     return _Builder(raw).build()
 
 
-__all__ = ["ConditionStatus", "FleetStatus", "GatewayStatus", "ProcessStatus", "RawStatus", "RouteStatus", "ServerStatus",
-           "build_status", "map_shares", "parse_info"]
+__all__ = ["ConditionStatus", "FleetStatus", "GatewayStatus", "PartStatus", "ProcessStatus", "RawStatus", "RouteStatus", "ServerStatus",
+           "build_status", "digest", "gateway_part", "map_shares", "parse_info", "part_order", "parts_as_dict",
+           "tables_as_dict"]

@@ -15,16 +15,23 @@ How the pieces are found, in order:
   /run/haproxy/admin.sock;
 - the maps: the weighted picks the configuration reads (or, without it, every map whose name follows the renderer's
   convention); their running entries by `show map #<id>`, their files beside haproxy.cfg;
-- the master CLI (`show proc`), when a master socket is given and answers; otherwise the process table is left out.
+- the master CLI (`show proc`), when a master socket is given and answers; otherwise the process table is left out;
+- the part files: `drover.d/<part>.cfg` beside haproxy.cfg, for each part a gateway of the configuration belongs to
+  (haproxy/parts.py).
+
+`collect_many` reads several load balancers at once, each in its own thread and within a deadline.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError
-from ansible_collections.drover.fleet.plugins.module_utils.fleet.status import RawStatus, parse_info
+from ansible_collections.drover.fleet.plugins.module_utils.fleet.status import RawStatus, gateway_part, parse_info
+from ansible_collections.drover.fleet.plugins.module_utils.haproxy.parts import part_path
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_routing import read_routing_config, strength_files
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.reload import relative_base
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.sockets import DEFAULT_ADMIN_SOCKET
@@ -36,6 +43,10 @@ from ansible_collections.drover.fleet.plugins.module_utils.haproxy.runtime impor
 
 DEFAULT_CONFIG = "/etc/haproxy/haproxy.cfg"
 _MAP_USED_BY = re.compile(r"used by map at file '([^']+)'")
+
+
+class NoAnswerError(DroverError):
+    """A load balancer of `collect_many` did not give its status in time; its source was closed."""
 
 
 class StatusSource:
@@ -63,6 +74,11 @@ class StatusSource:
     def read_link(self, path: str) -> str | None:
         """Where a symbolic link points (used for /proc/<pid>/cwd), or None."""
         raise NotImplementedError
+
+    def addresses(self) -> list | None:
+        """The machine's IP addresses (to tell which load balancer holds a virtual IP), or None when this transport
+        cannot tell."""
+        return None
 
     def close(self) -> None:
         """Release the transport."""
@@ -136,10 +152,11 @@ def _wanted_maps(config, listed: list) -> list:
 
 
 def collect_status(source: StatusSource, admin_socket: str | None = None, config_path: str | None = None,
-                   master_socket: str | None = None, master_required: bool = False) -> RawStatus:
+                   master_socket: str | None = None, master_required: bool = False, addresses: bool = False) -> RawStatus:
     """Everything one status needs from `source`, in two round trips (the maps' entries need their ids). Raises RuntimeConnectionError when the
     admin socket cannot be reached, DroverError when a configuration given explicitly cannot be read. A master socket
-    that does not answer is left out, with a warning when `master_required`."""
+    that does not answer is left out, with a warning when `master_required`. `addresses`: also ask the machine's
+    IP addresses."""
     warnings = []
     config_text = source.read_text(config_path or DEFAULT_CONFIG)
     if config_path and config_text is None:
@@ -185,11 +202,59 @@ def collect_status(source: StatusSource, admin_socket: str | None = None, config
             text = source.read_text(info_.file if os.path.isabs(info_.file) else os.path.join(base, info_.file))
             if text is not None:
                 map_files[info_.file] = text
+    part_files = {}
+    if config is not None and config_path:
+        for part in sorted({gateway_part(frontend) for frontend in config.frontends} - {None}):
+            path = part_path(config_path, part)
+            part_files[part] = (path, source.read_text(path))
+    found_addresses = None
+    if addresses:
+        try:
+            found_addresses = source.addresses()
+        except DroverError as exc:
+            warnings.append(f"the addresses of {source.description}: {exc}")
     return RawStatus(
         stat=stat, servers_state=servers_state, info=info, map_list=map_list, maps=maps, map_files=map_files, proc=proc,
         config=config_text, config_path=config_path if config_text is not None else None,
-        source=f"{source.description} {socket_address}".strip(), warnings=warnings,
+        source=f"{source.description} {socket_address}".strip(), warnings=warnings, part_files=part_files,
+        addresses=found_addresses,
     )
 
 
-__all__ = ["DEFAULT_ADMIN_SOCKET", "DEFAULT_CONFIG", "LocalSource", "StatusSource", "collect_status"]
+def collect_many(sources: dict, deadline: float, clock=time.monotonic, **options) -> dict:
+    """{name: RawStatus, or the DroverError saying why that load balancer could not be read} for every source of
+    `sources` ({name: StatusSource}), each read by `collect_status(source, **options)` in a thread of its own.
+
+    A source that has not answered within `deadline` seconds is closed (which ends a read that waits on it) and
+    reported as not answering; the others are not held up by it."""
+    results: dict = {}
+    threads = {}
+
+    def read(name: str, source: StatusSource) -> None:
+        try:
+            results[name] = collect_status(source, **options)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # handed to the caller's thread: a DroverError is reported, anything else raised there
+            results[name] = exc
+
+    for name, source in sources.items():
+        # daemon threads: one stuck in a read cannot keep the command from exiting
+        threads[name] = threading.Thread(target=read, args=(name, source), name=f"drover-status-{name}", daemon=True)
+        threads[name].start()
+    end = clock() + deadline
+    for name, thread in threads.items():
+        thread.join(max(0.0, end - clock()))
+    out = {}
+    for name, source in sources.items():
+        if threads[name].is_alive():
+            source.close()
+            out[name] = NoAnswerError(f"{source.description or name} did not answer within {deadline:g}s")
+        elif isinstance(results[name], Exception) and not isinstance(results[name], DroverError):
+            raise results[name]
+        else:
+            out[name] = results[name]
+    return out
+
+
+__all__ = ["DEFAULT_ADMIN_SOCKET", "DEFAULT_CONFIG", "LocalSource", "NoAnswerError", "StatusSource", "collect_many",
+           "collect_status"]
