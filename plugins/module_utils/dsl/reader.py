@@ -21,7 +21,6 @@ import os
 import stat
 
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DslError, DslIssue, Origin
-from ansible_collections.drover.fleet.plugins.module_utils.routing.targets import bind_blueprint, bind_standalone_gateway
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import ArtifactSet, Blueprint
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_blueprint import read_blueprint
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_breed import read_breed
@@ -30,6 +29,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_gateway im
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.reader_sla import (
     GROUP_ESCALATIONS, KNOWN_ESCALATIONS, read_escalation, read_scale, read_sla)
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.resolve import resolve_references
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.targets import bind_blueprint, bind_standalone_gateway
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.validation import Validator
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.yaml_loader import YamlSyntaxError, java_text, load_yaml_documents, paused_gc
 

@@ -42,7 +42,7 @@ from ansible_collections.drover.fleet.plugins.module_utils.dsl.model import (
     Service,
 )
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.quantities import PERCENT_UNITS
-from ansible_collections.drover.fleet.plugins.module_utils.routing.targets import cluster_gateway
+from ansible_collections.drover.fleet.plugins.module_utils.dsl.targets import cluster_gateway
 from ansible_collections.drover.fleet.plugins.module_utils.dsl.text_rules import (
     TCP_BALANCE_ALLOWED, balance_needs_http, balance_problem, rewrite_problem, virtual_host_problem)
 from ansible_collections.drover.fleet.plugins.module_utils.routing import names
