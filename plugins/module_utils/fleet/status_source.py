@@ -221,9 +221,10 @@ def collect_status(source: StatusSource, admin_socket: str | None = None, config
     )
 
 
-def collect_many(sources: dict, deadline: float, clock=time.monotonic, **options) -> dict:
+def collect_many(sources: dict, deadline: float, overrides: dict | None = None, clock=time.monotonic, **options) -> dict:
     """{name: RawStatus, or the DroverError saying why that load balancer could not be read} for every source of
-    `sources` ({name: StatusSource}), each read by `collect_status(source, **options)` in a thread of its own.
+    `sources` ({name: StatusSource}), each read by `collect_status(source, **options)` in a thread of its own
+    (`overrides`: {name: options} for one source, e.g. its own admin socket).
 
     A source that has not answered within `deadline` seconds is closed (which ends a read that waits on it) and
     reported as not answering; the others are not held up by it."""
@@ -232,7 +233,7 @@ def collect_many(sources: dict, deadline: float, clock=time.monotonic, **options
 
     def read(name: str, source: StatusSource) -> None:
         try:
-            results[name] = collect_status(source, **options)
+            results[name] = collect_status(source, **{**options, **(overrides or {}).get(name, {})})
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # handed to the caller's thread: a DroverError is reported, anything else raised there
             results[name] = exc
