@@ -6,7 +6,10 @@ the engine raises it as a DroverError where the library is needed, and a module 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -66,3 +69,46 @@ def test_a_module_fails_with_missing_required_lib(capsys):
     assert result["failed"]
     assert result["msg"] == missing_required_lib("drover-no-such-library >= 2", reason="to compute percentiles")
     assert "This is required to compute percentiles." in result["msg"]
+
+
+
+# Imports the modules named on the command line with every other import outside the standard library refused, except
+# Ansible's own (AnsiballZ ships ansible.module_utils with a module): what a managed host with a bare Python has, and
+# what ansible-test's sanity `import` test gives module_utils.
+STDLIB_ONLY = """
+import importlib, importlib.abc, sys
+ALLOWED = set(sys.stdlib_module_names) | {"ansible", "ansible_collections"} | {name.split(".")[0] for name in sys.argv[1:]}
+class StandardLibraryOnly(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] not in ALLOWED:
+            raise ModuleNotFoundError(f"No module named {name!r} (only the standard library here)", name=name)
+for name in [name for name in sys.modules if name.split(".")[0] not in ALLOWED]:
+    del sys.modules[name]
+sys.meta_path.insert(0, StandardLibraryOnly())
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+"""
+
+
+def import_with_the_standard_library_only(names: list[str], path: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(path)) if path else None
+    return subprocess.run([sys.executable, "-c", STDLIB_ONLY, *names], capture_output=True, text=True, check=False, env=env)
+
+
+def test_every_module_util_imports_with_the_standard_library_only():
+    root = Path(__file__).resolve().parents[2] / "plugins" / "module_utils"
+    names = ["ansible_collections.drover.fleet.plugins.module_utils." + ".".join(path.relative_to(root).with_suffix("").parts)
+             for path in sorted(root.rglob("*.py")) if path.name != "__init__.py"]
+    result = import_with_the_standard_library_only(names)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_an_unguarded_third_party_import_fails_that_check(tmp_path):
+    (tmp_path / "unguarded.py").write_text("import yaml\n")
+    (tmp_path / "guarded.py").write_text("from ansible_collections.drover.fleet.plugins.module_utils.deps import OptionalLibrary\n"
+                                         "YAML = OptionalLibrary('PyYAML')\nwith YAML.guard():\n    import yaml\n"
+                                         "assert not YAML.found\n")
+    guarded = import_with_the_standard_library_only(["guarded"], tmp_path)
+    assert guarded.returncode == 0, guarded.stderr
+    refused = import_with_the_standard_library_only(["unguarded"], tmp_path)
+    assert refused.returncode != 0 and "No module named 'yaml' (only the standard library here)" in refused.stderr
