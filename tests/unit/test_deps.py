@@ -71,7 +71,6 @@ def test_a_module_fails_with_missing_required_lib(capsys):
     assert "This is required to compute percentiles." in result["msg"]
 
 
-
 # Imports the modules named on the command line with every other import outside the standard library refused, except
 # Ansible's own (AnsiballZ ships ansible.module_utils with a module): what a managed host with a bare Python has, and
 # what ansible-test's sanity `import` test gives module_utils.

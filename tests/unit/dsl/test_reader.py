@@ -418,7 +418,6 @@ def test_a_yaml_syntax_error_in_a_later_document_does_not_hide_the_errors_of_the
     assert [issue.code for issue in caught.value.issues] == ["YamlSyntaxError", "GatewayRouteWeightError"]
 
 
-
 @pytest.mark.parametrize("escalation_type", KNOWN_ESCALATIONS)
 def test_a_document_of_each_known_escalation_type_is_an_escalation(escalation_type):
     # the reader tells an escalation document by reader_sla's one list of types
