@@ -31,7 +31,8 @@ from ansible_collections.drover.fleet.plugins.module_utils.conditions.api import
     UserAgent,
 )
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.quoting import split_words
-from ansible_collections.drover.fleet.plugins.module_utils.conditions.user_agents import USER_AGENT_ALIASES, alias_matches, alias_pattern, find_user_agent_alias
+from ansible_collections.drover.fleet.plugins.module_utils.conditions.user_agents import (
+    USER_AGENT_ALIASES, UserAgentAlias, alias_pattern, find_user_agent_alias)
 
 _FETCH_RE = re.compile(r"(?P<fetch>[a-z_.]+)(?:\((?P<argument>.*)\))?(?P<converters>(?:,[a-z_]+)*)")
 
@@ -240,6 +241,16 @@ def tree_matches(node, request: Request) -> bool:
     if isinstance(node, RawAcl):
         raise ValueError("a raw ACL has no meaning outside HAProxy")
     raise TypeError(node)
+
+
+def alias_matches(alias: UserAgentAlias, user_agent: str) -> bool:
+    """Whether one user agent line holds the alias, by its definition: every required substring, one of `any_of`, no
+    excluded one (the oracle the compiled ACL's regular expression is checked against)."""
+    if not all(part in user_agent for part in alias.required):
+        return False
+    if alias.any_of and not any(part in user_agent for part in alias.any_of):
+        return False
+    return not any(part in user_agent for part in alias.excluded)
 
 
 def _alias_over_lines(alias, agents) -> bool:

@@ -62,9 +62,6 @@ MAX_ALTERNATIVES = 64
 MAX_EXPRESSION_WORDS = 48
 ACL_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]+")
 
-# A literal of the normal form: (ACL definition, True when it must hold / False when it must not).
-Literal = tuple  # (str, bool)
-
 
 @dataclass(frozen=True)
 class CompiledCondition:

@@ -56,15 +56,6 @@ def find_user_agent_alias(value: str) -> UserAgentAlias | None:
     return USER_AGENT_ALIASES.get(value.strip().lower())
 
 
-def alias_matches(alias: UserAgentAlias, user_agent: str) -> bool:
-    """Whether a user agent string matches the alias; the compiled HAProxy ACLs implement the same formula."""
-    if not all(part in user_agent for part in alias.required):
-        return False
-    if alias.any_of and not any(part in user_agent for part in alias.any_of):
-        return False
-    return not any(part in user_agent for part in alias.excluded)
-
-
 def alias_pattern(alias: UserAgentAlias) -> str | None:
     """The PCRE that holds for a user agent line exactly when the alias does, or None for a one-substring alias:
     `^(?!.*(?:Chrome|Edg))(?=.*Safari).*Version`. Lookaheads check the excluded and all but the last required
