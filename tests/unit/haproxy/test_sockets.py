@@ -40,6 +40,6 @@ def role_socket_defaults():
 
 def test_role_socket_variables_default_to_the_modules_defaults():
     found = role_socket_defaults()
-    assert {(role, name) for role, name, *_ in found} >= {("haproxy", "haproxy_admin_socket"), ("haproxy", "haproxy_master_socket")}
+    assert {entry[:2] for entry in found} >= {("haproxy", "haproxy_admin_socket"), ("haproxy", "haproxy_master_socket")}
     for role, name, kind, value, documented in found:
         assert value == documented == DEFAULTS[kind], (role, name)
