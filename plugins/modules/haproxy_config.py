@@ -73,7 +73,7 @@ options:
     description:
       - The parts this run writes, as a dictionary of a part name (C(blueprint-<name>) or C(gateway-<name>)) to its
         content, or to V(null) to remove that part. Parts on the host that are not named here stay as they are.
-      - With O(diff), the diff shows these parts' files and their maps, not the assembled haproxy.cfg.
+      - In diff mode (C(--diff)), the diff shows these parts' files and their maps, not the assembled haproxy.cfg.
     type: dict
   conflicts_only:
     description:
