@@ -274,7 +274,7 @@ def test_check_mode_shows_the_diff_and_touches_nothing(fleet, deployed):
     run = fleet.playbook("deploy", "scaled", "--check", "--diff")
     plan = run.results("Show the containers to start and to remove")[0]["msg"]
     assert len(plan["start"]) == 1 and plan["start"][0].startswith(f"{OLD_PREFIX}3 on ") and plan["remove"] == []
-    routing = run.results("Apply the routing")[0]
+    routing = run.results("Apply the routing")[-1]
     # the diff shows the blueprint's own part of the load balancer, not the assembled haproxy.cfg
     assert not any(part.get("after_header", "").endswith("haproxy.cfg") for part in diff_parts(routing))
     config = next(part for part in diff_parts(routing) if part.get("after_header", "").endswith("/drover.d/blueprint-canary.cfg"))
@@ -311,7 +311,7 @@ def test_weight_shift_through_gateway_playbook_is_seen_in_traffic_without_reload
     assert deployed.changed["lb1"] > 0
     reloads, config = fleet.reloads(), fleet.haproxy_files()["./haproxy.cfg"]
     run = fleet.playbook("gateway", "half", "--diff")
-    routing = run.results("Apply the routing")[0]
+    routing = run.results("Apply the routing")[-1]
     assert routing["changed"] and not routing["reloaded"] and routing["runtime_map_updates"], routing
     assert run.changed["app1"] == run.changed["app2"] == run.changed["app3"] == 0
     assert fleet.reloads() == reloads
@@ -392,7 +392,7 @@ def scaling_inside_the_slot_range(fleet: Fleet) -> None:
     traffic.start()
     try:
         wait_for(lambda: len(traffic.answers) > 20, timeout=30, message="traffic flowing")
-        out = fleet.playbook("deploy", "half-scaled").results("Apply the routing")[0]
+        out = fleet.playbook("deploy", "half-scaled").results("Apply the routing")[-1]
         assert out["changed"] and not out["reloaded"], out
         assert [(u["action"], u["server"]) for u in out["runtime_server_updates"]] == [("fill", "slot3")], out["runtime_server_updates"]
         assert fleet.reloads() == reloads
@@ -400,7 +400,7 @@ def scaling_inside_the_slot_range(fleet: Fleet) -> None:
         wait_for(lambda: any(answer[2] == added for answer in traffic.answers), timeout=30, message=f"{added} serving")
 
         back = fleet.playbook("deploy", "half")
-        routing = back.results("Apply the routing")[0]
+        routing = back.results("Apply the routing")[-1]
         assert routing["changed"] and not routing["reloaded"], routing
         assert [(u["action"], u["server"]) for u in routing["runtime_server_updates"]] == [("free", "slot3")]
         assert fleet.reloads() == reloads
