@@ -118,12 +118,13 @@ def group_exit_code(result) -> int:
     return EXIT_HEALTHY
 
 
-def _show_group(code: int, result, inventory: str, output_format: str, watch: bool, all_slots: bool, interval: float) -> None:
+def _emit(code: int, data: dict, text: str, output_format: str, watch: bool, interval: float, error: bool = False) -> None:
+    """One look: `data` as JSON (with its exit code), else `text`; with --watch, a JSON document per line or the
+    screen refreshed. An `error` text goes to stderr, except while watching."""
     if output_format == "json":
-        data = result.as_dict()
-        data["inventory"] = inventory
         data["exit_code"] = code
         if watch:
+            # one document per line (JSON Lines), so a script can follow the stream
             click.echo(json.dumps(data, sort_keys=True, default=str))
         else:
             emit_json(data)
@@ -132,7 +133,13 @@ def _show_group(code: int, result, inventory: str, output_format: str, watch: bo
         click.clear()
         stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         click.echo(f"drover status, every {interval:g}s (Ctrl-C stops): {stamp}\n")
-    click.echo(render_group(result, inventory, all_slots=all_slots))
+    click.echo(text, err=error and not watch)
+
+
+def _show_group(code: int, result, inventory: str, output_format: str, watch: bool, all_slots: bool, interval: float) -> None:
+    data = result.as_dict()
+    data["inventory"] = inventory
+    _emit(code, data, render_group(result, inventory, all_slots=all_slots), output_format, watch, interval)
 
 
 def _look(source: StatusSource, admin_socket, config_path, master_socket) -> tuple:
@@ -147,23 +154,28 @@ def _look(source: StatusSource, admin_socket, config_path, master_socket) -> tup
 
 
 def _show(code: int, status, error, output_format: str, watch: bool, all_slots: bool, interval: float) -> None:
-    if output_format == "json":
-        data = status.as_dict() if status is not None else {"healthy": False, "error": error}
-        data["exit_code"] = code
-        if watch:
-            # one document per line (JSON Lines), so a script can follow the stream
-            click.echo(json.dumps(data, sort_keys=True, default=str))
-        else:
-            emit_json(data)
-        return
-    if watch:
-        click.clear()
-        stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-        click.echo(f"drover status, every {interval:g}s (Ctrl-C stops): {stamp}\n")
     if status is not None:
-        click.echo(render_status(status, all_slots=all_slots))
+        _emit(code, status.as_dict(), render_status(status, all_slots=all_slots), output_format, watch, interval)
     else:
-        click.echo(f"drover status: {error}", err=not watch)
+        _emit(code, {"healthy": False, "error": error}, f"drover status: {error}", output_format, watch, interval, error=True)
+
+
+def _repeat(look_and_show, watch: bool, count, interval: float, close) -> int:
+    """Looks (once, or until Ctrl-C or `count` looks with --watch); the exit code of the last one. `close` at the end."""
+    code = EXIT_ERROR
+    looks = 0
+    try:
+        while True:
+            code = look_and_show()
+            looks += 1
+            if not watch or (count is not None and looks >= count):
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        close()
+    return code
 
 
 @click.command(name="status")
@@ -219,21 +231,13 @@ def status_command(admin_socket, config_path, master_socket, host, inventory, gr
     except DroverError as exc:
         _show(EXIT_ERROR, None, str(exc), output_format, False, all_slots, interval)
         sys.exit(EXIT_ERROR)
-    code = EXIT_ERROR
-    looks = 0
-    try:
-        while True:
-            code, status, error = _look(source, admin_socket, config_path, master_socket)
-            _show(code, status, error, output_format, watch, all_slots, interval)
-            looks += 1
-            if not watch or (count is not None and looks >= count):
-                break
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        source.close()
-    sys.exit(code)
+
+    def look_and_show() -> int:
+        code, status, error = _look(source, admin_socket, config_path, master_socket)
+        _show(code, status, error, output_format, watch, all_slots, interval)
+        return code
+
+    sys.exit(_repeat(look_and_show, watch, count, interval, source.close))
 
 
 def _group_status(inventory, group, python, host_key_check, timeout, where, output_format, watch, all_slots, interval, count):
@@ -242,18 +246,10 @@ def _group_status(inventory, group, python, host_key_check, timeout, where, outp
     except DroverError as exc:
         _show(EXIT_ERROR, None, str(exc), output_format, False, all_slots, interval)
         sys.exit(EXIT_ERROR)
-    code = EXIT_ERROR
-    looks = 0
-    try:
-        while True:
-            code, result = balancers.look(*where)
-            _show_group(code, result, balancers.inventory, output_format, watch, all_slots, interval)
-            looks += 1
-            if not watch or (count is not None and looks >= count):
-                break
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        balancers.close()
-    sys.exit(code)
+
+    def look_and_show() -> int:
+        code, result = balancers.look(*where)
+        _show_group(code, result, balancers.inventory, output_format, watch, all_slots, interval)
+        return code
+
+    sys.exit(_repeat(look_and_show, watch, count, interval, balancers.close))

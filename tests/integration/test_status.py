@@ -177,6 +177,21 @@ def test_usage_and_connection_errors_exit_2(tmp_path):
     assert missing.exit_code == 2 and "does not exist" in missing.output
 
 
+def test_group_usage_errors_exit_2(tmp_path):
+    """-i without --host reads the load balancers' group: a missing inventory or group is an error, exit 2."""
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("[web]\nweb1 ansible_host=127.0.0.1\n")
+    missing = drover_status("-i", str(tmp_path / "missing.ini"))
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    code, data = status_json("-i", str(inventory))
+    assert code == 2 and data["exit_code"] == 2
+    assert data["error"] == f"inventory {inventory} has no host in group 'loadbalancers' (groups with hosts: web); name the load balancers' group with --group"
+    assert drover_status("-i", str(inventory), "--group", "nothing").exit_code == 2
+    for args in (["--group", "web", "--host", "web1"], ["--group", "web", "--ssh", "root@127.0.0.1"], ["-i", str(inventory), "--ssh", "root@127.0.0.1"]):
+        refused = drover_status(*args)
+        assert refused.exit_code == 2 and "Usage:" in refused.output, args
+
+
 # -- remote: over SSH into a real lab host ---------------------------------------------------------------------------
 
 LB_CONFIG = "/etc/haproxy/haproxy.cfg"

@@ -112,16 +112,10 @@ class GatewayStatus:
     part: str | None = None
 
 
-@dataclass
-class PartStatus:
-    """The gateways of one part, and the part file on the load balancer (`config_digest`: SHA-256 of its text; None
-    when the file is missing, as on a load balancer still in the single-file layout)."""
+class PartName:
+    """What a `part` (`blueprint-<name>`, `gateway-<name>`) names: its kind and the artifact's name."""
 
     part: str
-    gateways: list
-    config_file: str | None = None
-    config_digest: str | None = None
-    healthy: bool = True
 
     @property
     def kind(self) -> str:
@@ -130,6 +124,18 @@ class PartStatus:
     @property
     def name(self) -> str:
         return self.part.partition("-")[2]
+
+
+@dataclass
+class PartStatus(PartName):
+    """The gateways of one part, and the part file on the load balancer (`config_digest`: SHA-256 of its text; None
+    when the file is missing, as on a load balancer still in the single-file layout)."""
+
+    part: str
+    gateways: list
+    config_file: str | None = None
+    config_digest: str | None = None
+    healthy: bool = True
 
 
 @dataclass
@@ -635,6 +641,6 @@ def build_status(raw: RawStatus) -> FleetStatus:
     return _Builder(raw).build()
 
 
-__all__ = ["ConditionStatus", "FleetStatus", "GatewayStatus", "PartStatus", "ProcessStatus", "RawStatus", "RouteStatus", "ServerStatus",
+__all__ = ["ConditionStatus", "FleetStatus", "GatewayStatus", "PartName", "PartStatus", "ProcessStatus", "RawStatus", "RouteStatus", "ServerStatus",
            "build_status", "digest", "gateway_part", "map_shares", "parse_info", "part_order", "parts_as_dict",
            "tables_as_dict"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 from dataclasses import asdict, dataclass, field
 
-from ansible_collections.drover.fleet.plugins.module_utils.fleet.status import FleetStatus, part_order, tables_as_dict
+from ansible_collections.drover.fleet.plugins.module_utils.fleet.status import FleetStatus, PartName, part_order, tables_as_dict
 
 # what a Difference compares
 PRESENCE = "gateway"
@@ -68,7 +68,7 @@ class Difference:
 
 
 @dataclass
-class PartView:
+class PartView(PartName):
     """A part across the group: its gateways on any load balancer, each load balancer's digest of its part file."""
 
     part: str
@@ -76,14 +76,6 @@ class PartView:
     config_digests: dict
     agree: bool = True
     healthy: bool = True
-
-    @property
-    def kind(self) -> str:
-        return self.part.partition("-")[0]
-
-    @property
-    def name(self) -> str:
-        return self.part.partition("-")[2]
 
 
 @dataclass
