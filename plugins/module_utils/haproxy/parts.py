@@ -36,8 +36,6 @@ PATTERN_FILES = "drover_pattern_files"
 VIRTUAL_HOSTS = "drover_virtual_hosts"
 HEAD_MARK = "# drover head"
 PART_MARK = "# drover part "
-# a section that is not a part's own: the head's, or a merged one
-SHARED_SECTIONS = frozenset({PATTERN_FILES, VIRTUAL_HOSTS})
 _PATTERN_ACL = re.compile(r"^acl\s+\S+\s+(.*)$")
 _VHOST_RULE = re.compile(r"^http-request set-var\(\S+\) str\(\S+\) if \{ req\.hdr\(host\),(?:host_only|lower) -m (str|end) (.*) \}$")
 _BIND = re.compile(r"^bind\s+(\S+)")
