@@ -44,7 +44,8 @@ def test_every_locked_package_has_hashes():
 @pytest.mark.parametrize("command", [["ansible", "--version"], ["ansible-playbook", "--version"], ["ansible-doc", "-l", "drover.fleet"],
                                      ["ansible-galaxy", "collection", "list", "containers.podman"],
                                      # an inventory of its own: ansible.cfg names the lab's, which a fresh clone has not
-                                     ["ansible", "all", "-i", "localhost,", "-c", "local", "-m", "ansible.builtin.ping"]])
+                                     ["ansible", "all", "-i", "localhost,", "-c", "local", "-m", "ansible.builtin.ping",
+                                      "-e", f"ansible_python_interpreter={sys.executable}"]])
 def test_ansible_commands_print_no_warning(command):
     result = subprocess.run([BIN / command[0], *command[1:]], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
