@@ -248,3 +248,17 @@ def _status(port: int):
 
 def _frontends(lab: SharedLb) -> list:
     return sorted({row["pxname"] for row in lab.runtime().show_stat() if row.get("svname") == "FRONTEND"})
+
+
+def test_lost_part_files_are_recovered_from_the_running_configuration(tmp_path):
+    with shared_lb(tmp_path, files_of_first_deploy("sava", "a")) as lab:
+        lab.first.deploy()
+        team2 = Team(lab, "team2", "b")
+        team2.deploy()
+        sava_part = lab.first.part_file().read_text()
+        for file in Path(parts.parts_dir(lab.config_path)).iterdir():
+            file.unlink()
+        team2.weights = (60, 40)
+        team2.deploy()
+        assert lab.first.part_file().read_text() == sava_part
+        assert _status(lab.first.port) == 200 and _status(team2.port) == 200

@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field
 from ansible_collections.drover.fleet.plugins.module_utils.errors import DroverError, printable
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.cfg_scan import global_directives, server_definitions
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.parts import (
-    HEAD_FILE, HEAD_MARK, PartConflictError, assemble, check_part_name, conflicts, map_files_of, parse_sections, part_path, parts_dir,
+    HEAD_FILE, PartConflictError, assemble, check_part_name, conflicts, map_files_of, parse_sections, part_path, parts_dir,
     read_parts, split_single_file,
 )
 from ansible_collections.drover.fleet.plugins.module_utils.haproxy.preflight import preflight_problems
@@ -978,7 +978,8 @@ def _assemble_parts(path: str, head: str, wanted: dict, maps: dict) -> tuple:
     on_disk = read_parts(path)
     current = read_text(path)
     taken_over = {}
-    if not on_disk and current and HEAD_MARK not in current and "rendered by drover.fleet" in current:
+    # a configuration drover wrote with no parts beside it: one file from before parts existed, or parts lost
+    if not on_disk and current and "rendered by drover.fleet" in current:
         _old_head, taken_over = split_single_file(current)
         on_disk = dict(taken_over)
     desired = dict(on_disk)
