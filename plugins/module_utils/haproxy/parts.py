@@ -147,12 +147,15 @@ def claims_of(sections: list) -> Claims:
     return claims
 
 
-def _same_listener(first: str, second: str) -> bool:
-    host_a, _sep, port_a = first.rpartition(":")
-    host_b, _sep, port_b = second.rpartition(":")
+def same_listener(first: str, second: str) -> bool:
+    """Whether two `address:port` listeners overlap: the same port, and the same address or a wildcard. HAProxy accepts
+    two `bind`s of one address (SO_REUSEPORT, `haproxy -c` says valid) and the kernel splits connections between them."""
+    (host_a, _sep, port_a), (host_b, _sep2, port_b) = first.rpartition(":"), second.rpartition(":")
+    if not (port_a.isdigit() and port_b.isdigit()):
+        return first == second    # not an address and port (a unix socket): only the same one overlaps
     wildcard = ("", "*", "0.0.0.0", "::")
     host_a, host_b = host_a.strip("[]"), host_b.strip("[]")
-    return port_a == port_b and (host_a == host_b or host_a in wildcard or host_b in wildcard)
+    return int(port_a) == int(port_b) and (host_a == host_b or host_a in wildcard or host_b in wildcard)
 
 
 def conflicts(name: str, sections: list, others: dict, head_sections: list = ()) -> list:
@@ -164,7 +167,7 @@ def conflicts(name: str, sections: list, others: dict, head_sections: list = ())
         problems.append(f"{keyword} {section} is a name the haproxy role's head uses")
     for bind in sorted(mine.binds):
         for theirs in sorted(head.binds):
-            if _same_listener(bind, theirs):
+            if same_listener(bind, theirs):
                 problems.append(f"the listener {bind} is where the head listens ({theirs}: stats or virtual hosts)")
     for other in sorted(others):
         theirs = claims_of(others[other])
@@ -172,7 +175,7 @@ def conflicts(name: str, sections: list, others: dict, head_sections: list = ())
             problems.append(f"{keyword} {section} is already defined by {describe(other)}")
         for bind in sorted(mine.binds):
             for held in sorted(theirs.binds):
-                if _same_listener(bind, held):
+                if same_listener(bind, held):
                     problems.append(f"the listener {bind} is already claimed by {describe(other)} ({held})")
         for host in sorted(mine.hosts & theirs.hosts):
             problems.append(f"virtual host {host} is already claimed by {describe(other)}")

@@ -957,15 +957,16 @@ def check_parts(path: str, head: str, parts: dict) -> None:
 
 @dataclass
 class _Companions:
-    """Files written with haproxy.cfg that HAProxy does not read (the parts), files to delete (maps of a part no longer
-    named by it), and the diff to show instead of haproxy.cfg's (a part's own)."""
+    """What changes with haproxy.cfg that HAProxy does not read: files whose content differs (the parts, the head),
+    files that exist and go (maps a part no longer names), and the diff to show instead of haproxy.cfg's (a part's
+    own). Built from what is on disk, so nothing here needs reading again."""
 
     files: dict = field(default_factory=dict)
     delete: list = field(default_factory=list)
     diff: list | None = None
 
     def changed(self) -> bool:
-        return any(read_text(file) != text for file, text in self.files.items()) or any(os.path.exists(file) for file in self.delete)
+        return bool(self.files or self.delete)
 
 
 def _state_dir(path: str, options: ReloadOptions) -> str:
@@ -1016,15 +1017,16 @@ def _assemble_parts(path: str, head: str, wanted: dict, maps: dict) -> tuple:
                 companions.diff.append(_diff(file, before, ""))
             stale = map_files_of(before or on_disk.get(name, ""))
         else:
-            companions.files[file] = after
             if before != after:
+                companions.files[file] = after
                 companions.diff.append(_diff(file, before, after))
             stale = sorted(set(map_files_of(before or "")) - set(map_files_of(after)))
-        companions.delete += [os.path.join(config_dir, rel) for rel in stale if rel not in all_maps]
+        companions.delete += [os.path.join(config_dir, rel) for rel in stale
+                              if rel not in all_maps and os.path.exists(os.path.join(config_dir, rel))]
     head_file = os.path.join(parts_dir(path), HEAD_FILE)
     head_before = read_text(head_file)
-    companions.files[head_file] = head
     if head_before != head:
+        companions.files[head_file] = head
         companions.diff.insert(0, _diff(head_file, head_before, head))
     return new_text, all_maps, companions
 
@@ -1091,12 +1093,10 @@ def _write_companions(companions: "_Companions", state_dir: str, state: ReloadSt
     if config_changed:
         _snapshot(state_dir, state, sorted(companions.files) + sorted(companions.delete))
     for file, text in companions.files.items():
-        if read_text(file) != text:
-            os.makedirs(os.path.dirname(file), mode=0o750, exist_ok=True)
-            atomic_write(file, text)
+        os.makedirs(os.path.dirname(file), mode=0o750, exist_ok=True)
+        atomic_write(file, text)
     for file in companions.delete:
-        if os.path.exists(file):
-            os.unlink(file)
+        os.unlink(file)
 
 
 def _reload_if_needed(path: str, state_dir: str, options: ReloadOptions, result: ApplyResult, pending: tuple | None) -> ApplyResult:

@@ -681,18 +681,10 @@ def _refuse_shared_ports(frontends: list[FrontendPlan], options: RenderOptions, 
         if not value or not wanted:
             continue
         for owner, address in listeners:
-            if _same_listener(value, address):
+            if parts.same_listener(value, address):
                 raise DroverError(f"RenderOptions.{name}: {value} is also where {owner} listens ({address}); HAProxy would split "
                                   f"the connections between the two at random: choose another port")
         listeners.append((f"RenderOptions.{name}", value))
-
-
-def _same_listener(first: str, second: str) -> bool:
-    """Whether two `address:port` listeners overlap: the same port, and the same address or a wildcard."""
-    (host_a, _sep, port_a), (host_b, _sep2, port_b) = first.rpartition(":"), second.rpartition(":")
-    wildcard = ("", "*", "0.0.0.0", "::")
-    host_a, host_b = host_a.strip("[]"), host_b.strip("[]")
-    return int(port_a) == int(port_b) and (host_a == host_b or host_a in wildcard or host_b in wildcard)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -833,6 +825,14 @@ def _sections(artifacts: ArtifactSet, options: RenderOptions, instances: dict | 
     return _Sections(frontends, backends, frontend_sections, backend_sections, vhost_rules, vhost_routing, warnings)
 
 
+def _stats_section(options: RenderOptions) -> dict:
+    return {"name": "drover_stats", "comment": "stats page and Prometheus metrics", "lines": stats_lines(options)}
+
+
+def _unrouted_section(mode: str) -> dict:
+    return {"name": UNROUTED_BACKEND[mode], "comment": "no route: HTTP 503 or a closed connection", "lines": [f"mode {mode}"]}
+
+
 def _vhost_shell(options: RenderOptions) -> list[str]:
     return [f"bind {options.virtual_hosts_bind}", "mode http", "option idle-close-on-response"]
 
@@ -864,10 +864,8 @@ def render(artifacts: ArtifactSet, options: RenderOptions | None = None, instanc
         lines += [line for routing in found.vhost_routing.values() for line in routing] + [f"default_backend {UNROUTED_BACKEND[HTTP]}"]
         frontend_sections.append({"name": "drover_virtual_hosts", "comment": "virtual hosts of all http gateways", "lines": lines})
     if options.stats_bind:
-        frontend_sections.append({"name": "drover_stats", "comment": "stats page and Prometheus metrics", "lines": stats_lines(options)})
-    backend_sections = list(found.backend_sections)
-    for mode in sorted({f.mode for f in found.frontends}):
-        backend_sections.append({"name": UNROUTED_BACKEND[mode], "comment": "no route: HTTP 503 or a closed connection", "lines": [f"mode {mode}"]})
+        frontend_sections.append(_stats_section(options))
+    backend_sections = list(found.backend_sections) + [_unrouted_section(mode) for mode in sorted({f.mode for f in found.frontends})]
     patterns = map_files(found.frontends, options)
     config = _render_template(options.template_path, **_template_context(options, patterns, frontend_sections, backend_sections))
     files = {"haproxy.cfg": config}
@@ -923,9 +921,8 @@ def render_head(options: RenderOptions | None = None) -> str:
         frontends.append({"name": parts.VIRTUAL_HOSTS, "comment": "virtual hosts of the http gateways of every part",
                           "lines": _vhost_shell(options) + [f"default_backend {UNROUTED_BACKEND[HTTP]}"]})
     if options.stats_bind:
-        frontends.append({"name": "drover_stats", "comment": "stats page and Prometheus metrics", "lines": stats_lines(options)})
-    backends = [{"name": name, "comment": "no route: HTTP 503 or a closed connection", "lines": [f"mode {mode}"]}
-                for mode, name in sorted(UNROUTED_BACKEND.items())]
+        frontends.append(_stats_section(options))
+    backends = [_unrouted_section(mode) for mode in sorted(UNROUTED_BACKEND)]
     return parts.HEAD_MARK + "\n" + _render_template(options.template_path, **_template_context(options, {}, frontends, backends))
 
 
